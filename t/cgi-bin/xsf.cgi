@@ -1,0 +1,57 @@
+#!/usr/bin/perl
+# Test backend: answers with the trigger headers and body the query asks for.
+#   file=V      X-SendFile: V          tmp=V    X-SendFile-Temporary: V
+#   accel=V     X-Accel-Redirect: V    enc=V    X-SendFile-Encoding: V
+#   status=N    Status: N              ctype=T  Content-Type: T
+#   hdr=N:V     any further header (repeatable)
+#   body=N      N bytes of body, written `chunk` bytes at a time (default 4096)
+#   marker=F    create file F once all but the last body byte are written
+# Values are percent-decoded once, so a test sends %25 for a literal %.
+use strict;
+use warnings;
+
+$| = 1;
+binmode STDOUT;
+
+my @pairs;
+for my $kv (split /&/, $ENV{QUERY_STRING} // '') {
+    my ($k, $v) = split /=/, $kv, 2;
+    $v //= '';
+    $v =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
+    push @pairs, [$k, $v];
+}
+my %q = map { $_->[0] => $_->[1] } @pairs;
+
+my $out = '';
+$out .= "Status: $q{status}\r\n" if defined $q{status};
+$out .= "Content-Type: $q{ctype}\r\n" if defined $q{ctype};
+$out .= "X-SendFile: $q{file}\r\n" if defined $q{file};
+$out .= "X-SendFile-Temporary: $q{tmp}\r\n" if defined $q{tmp};
+$out .= "X-Accel-Redirect: $q{accel}\r\n" if defined $q{accel};
+$out .= "X-SendFile-Encoding: $q{enc}\r\n" if defined $q{enc};
+for my $p (grep { $_->[0] eq 'hdr' } @pairs) {
+    $out .= "$p->[1]\r\n";
+}
+# What the handler was told (SPEC §2): the module's announcement, never the client's.
+$out .= "X-Seen-Sendfile-Type: " . ($ENV{HTTP_X_SENDFILE_TYPE} // 'none') . "\r\n";
+$out .= "X-Seen-Accel-Mapping: " . ($ENV{HTTP_X_ACCEL_MAPPING} // 'none') . "\r\n";
+$out .= "X-Seen-Preconditions: " . join(',', grep { $ENV{$_} }
+    qw(HTTP_IF_MATCH HTTP_IF_NONE_MATCH HTTP_IF_MODIFIED_SINCE
+       HTTP_IF_UNMODIFIED_SINCE HTTP_IF_RANGE)) . "\r\n";
+print $out, "\r\n";
+
+my $left = $q{body} // 0;
+my $chunk = $q{chunk} || 4096;
+my $piece = 'b' x $chunk;
+while ($left > 1) {
+    my $n = $left - 1 < $chunk ? $left - 1 : $chunk;
+    print substr($piece, 0, $n);
+    $left -= $n;
+}
+if (defined $q{marker}) {
+    open my $fh, '>', $q{marker} or die "marker $q{marker}: $!";
+    close $fh;
+}
+print 'b' if $left == 1;
+close STDOUT;
+exit 0;

@@ -1,0 +1,28 @@
+# SPEC §1: directive scopes.  A <Location> sees its parents' roots plus its
+# own; nothing is served without a root in scope; EnableSendfile and
+# EnableMMAP Off still deliver the right bytes.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test qw(-withtestmore);
+use Apache::TestRequest qw(GET);
+use XSF::Test;
+
+my $secret = docroot() . '/other/secret.txt';
+my $hello = files_dir() . '/hello.txt';
+my $big = make_file('config/big.bin', 3_000_000);
+
+plan tests => 7;
+
+my $res = GET backend_url('cgi-scoped', file => $secret);
+is($res->code, 200, 'a root added in a <Location> serves there');
+is($res->content, "outside every root\n", '... the file');
+$res = GET backend_url('cgi-bin', file => $secret);
+is($res->code, 403, '... and only there: the parent scope refuses it');
+$res = GET backend_url('cgi-scoped', file => $hello);
+is($res->code, 200, 'the <Location> still sees the server-level roots');
+
+$res = GET backend_url('cgi-nomap', file => $big);
+is($res->code, 200, 'EnableSendfile Off, EnableMMAP Off: 200');
+is(length $res->content, 3_000_000, '... full length');
+ok($res->content eq file_bytes($big), '... the right bytes');

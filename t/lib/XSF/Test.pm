@@ -1,0 +1,164 @@
+package XSF::Test;
+#
+# Helpers shared by the t/*.t files: test files, backend URLs, raw HTTP.
+#
+use strict;
+use warnings;
+
+use Apache::Test ();
+use Apache::TestRequest ();
+use Apache::TestUtil ();
+use File::Path qw(make_path);
+use IO::Select;
+use Exporter 'import';
+
+our @EXPORT = qw(docroot files_dir make_file backend_url qenc
+                 raw_request raw_exchange read_response file_bytes
+                 header_list);
+
+sub docroot { Apache::Test::vars('documentroot') }
+sub files_dir { docroot() . '/files' }
+
+# A file under a directory of the tree with deterministic, position-dependent
+# bytes, so that a shifted or truncated body never compares equal.
+sub make_file {
+    my ($rel, $size, $dir) = @_;
+    $dir //= files_dir();
+    my $path = "$dir/$rel";
+    (my $parent = $path) =~ s{/[^/]*$}{};
+    make_path($parent);
+    open my $fh, '>:raw', $path or die "$path: $!";
+    my $block = join '', map { sprintf "%07d\n", $_ } 0 .. 8191;   # 64 KiB
+    my $left = $size;
+    my $i = 0;
+    while ($left > 0) {
+        my $piece = substr($block, 0, $left < length $block ? $left : length $block);
+        substr($piece, 0, 1) = chr(65 + $i++ % 26) if length $piece;
+        print $fh $piece;
+        $left -= length $piece;
+    }
+    close $fh;
+    chmod 0644, $path;
+    return $path;
+}
+
+sub file_bytes {
+    my $path = shift;
+    open my $fh, '<:raw', $path or die "$path: $!";
+    local $/;
+    my $data = <$fh>;
+    return $data // '';
+}
+
+# Percent-encode everything but unreserved characters (for query values).
+sub qenc {
+    my $s = shift;
+    $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
+    return $s;
+}
+
+# URL of a backend answering with the given trigger headers and body; see
+# t/cgi-bin/xsf.cgi for the parameters.  $kind: cgi, proxy, wsgi, or any
+# ScriptAlias prefix such as 'cgi-deflate'.
+sub backend_url {
+    my ($kind, @params) = @_;
+    my %prefix = (cgi => '/cgi-bin/xsf.cgi', proxy => '/proxy/xsf.cgi',
+                  wsgi => '/wsgi', backend => '/backend/xsf.cgi');
+    my $base = $prefix{$kind} // "/$kind/xsf.cgi";
+    my @q;
+    while (@params) {
+        my ($k, $v) = splice @params, 0, 2;
+        push @q, "$k=" . qenc($v);
+    }
+    return @q ? "$base?" . join('&', @q) : $base;
+}
+
+# ---- raw HTTP/1.1 on one keep-alive connection ----
+
+sub raw_request {
+    my ($path, %h) = @_;
+    my $method = delete $h{method} // 'GET';
+    my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\n";
+    $req .= "$_: $h{$_}\r\n" for sort keys %h;
+    return "$req\r\n";
+}
+
+sub _read_more {
+    my ($sock, $bufref) = @_;
+    my $sel = IO::Select->new($sock);
+    return 0 unless $sel->can_read(60);
+    my $n = sysread($sock, my $chunk, 1 << 20);
+    return 0 unless $n;
+    $$bufref .= $chunk;
+    return 1;
+}
+
+# Read one response from $sock; $bufref holds bytes already read past the
+# previous response.  Returns {status, headers => {lc name => [values]}, body}.
+sub read_response {
+    my ($sock, $bufref, $head_request) = @_;
+    while ($$bufref !~ /\r\n\r\n/) {
+        _read_more($sock, $bufref) or return undef;
+    }
+    $$bufref =~ s/^(.*?)\r\n\r\n//s;
+    my @lines = split /\r\n/, $1;
+    my $statusline = shift @lines;
+    my ($status) = $statusline =~ m{^HTTP/\d\.\d (\d{3})};
+    my %headers;
+    for (@lines) {
+        my ($n, $v) = /^([^:]+):\s*(.*)$/ or next;
+        push @{ $headers{lc $n} }, $v;
+    }
+    my $body = '';
+    my $no_body = $head_request || $status == 204 || $status == 304;
+    if ($no_body) {
+    }
+    elsif (my $len = $headers{'content-length'}) {
+        my $want = $len->[0];
+        while (length $$bufref < $want) {
+            _read_more($sock, $bufref) or last;
+        }
+        $body = substr($$bufref, 0, $want, '');
+    }
+    elsif (($headers{'transfer-encoding'}[0] // '') =~ /chunked/i) {
+        while (1) {
+            while ($$bufref !~ /\r\n/) { _read_more($sock, $bufref) or return undef }
+            $$bufref =~ s/^([0-9a-fA-F]+)[^\r]*\r\n// or return undef;
+            my $size = hex $1;
+            while (length $$bufref < $size + 2) { _read_more($sock, $bufref) or return undef }
+            $body .= substr($$bufref, 0, $size, '');
+            substr($$bufref, 0, 2, '');
+            if ($size == 0) { last }
+        }
+    }
+    else {
+        1 while _read_more($sock, $bufref);
+        $body = $$bufref;
+        $$bufref = '';
+    }
+    return { status => $status, headers => \%headers, body => $body };
+}
+
+# Send several requests, one after the other, on one connection.
+sub raw_exchange {
+    my @requests = @_;
+    my $sock = Apache::TestRequest::vhost_socket() or die "no socket";
+    binmode $sock;
+    my $buf = '';
+    my @responses;
+    for my $r (@requests) {
+        print $sock $r;
+        my $head = $r =~ /^HEAD /;
+        push @responses, read_response($sock, \$buf, $head);
+    }
+    close $sock;
+    return @responses;
+}
+
+# All values of a header in an HTTP::Response, in order.
+sub header_list {
+    my ($res, $name) = @_;
+    return [$res->headers->header($name)];
+}
+
+1;

@@ -1,0 +1,1090 @@
+/*
+ * xsf_path.c: from a trigger header's value to an open, confined file.
+ *
+ * SPEC §3, decoding.  A value becomes at most five candidate names, in this
+ * order: its RFC 2047 words decoded, its %XX escapes decoded, the value as
+ * it came, and the ISO-8859-1 reading of the last two where they are not
+ * UTF-8.  The first candidate that names anything (a file, a directory, a
+ * path outside the roots) decides the outcome; the next one is tried only
+ * when a candidate names nothing under any root.
+ *
+ * SPEC §4, confinement.  A candidate is never opened by its full name, but
+ * beneath a descriptor of a root, so that the file checked is the file
+ * opened, whatever renames or symlink swaps happen meanwhile:
+ *   - Linux 5.6+: openat2(2) with RESOLVE_BENEATH, plus RESOLVE_NO_SYMLINKS
+ *     where XSendFileFollowSymlinks is Off;
+ *   - elsewhere, or where openat2 is refused with ENOSYS: one openat(2) per
+ *     component with O_NOFOLLOW, which proves "beneath" for paths without
+ *     symlinks (".." has been checked lexically first);
+ *   - a symlink that leaves the root it was met in (RESOLVE_BENEATH refuses
+ *     every such link, and every absolute link) may still land inside a root
+ *     in scope, which SPEC §4 allows: realpath(3) names the target, the root
+ *     holding it is found by whole components, and the canonical remainder
+ *     is opened beneath that root with symlinks refused, so a link swapped
+ *     in after realpath() makes the open fail instead of escaping.
+ *
+ * Devices are never opened (opening a tape or a tty has side effects).
+ * Where O_PATH exists the name is resolved to an O_PATH descriptor, which
+ * opens nothing; only once fstat() says regular file or FIFO is the same
+ * inode opened for reading through /proc/self/fd.  Without O_PATH the file
+ * is opened O_NONBLOCK|O_NOCTTY and checked afterwards.  O_NONBLOCK also
+ * keeps a FIFO with no writer from blocking the worker (SPEC §8).
+ */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE 1               /* O_PATH */
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <apr_portable.h>
+#include <apr_strings.h>
+
+#include "xsf_path.h"
+
+/*
+ * configure checks for linux/openat2.h; direct builds (the fuzzer) ask the
+ * compiler.  -DXSF_PORTABLE builds as for a system with neither openat2 nor
+ * O_PATH, so that the unit tests run the portable code on Linux too.
+ */
+#if defined(__linux__) && !defined(HAVE_LINUX_OPENAT2_H) && defined(__has_include)
+#if __has_include(<linux/openat2.h>)
+#define HAVE_LINUX_OPENAT2_H 1
+#endif
+#endif
+
+#if defined(HAVE_LINUX_OPENAT2_H) && !defined(XSF_PORTABLE)
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#ifdef SYS_openat2
+#define XSF_HAVE_OPENAT2 1
+#endif
+#endif
+
+#if defined(O_PATH) && !defined(XSF_PORTABLE)
+#define XSF_HAVE_O_PATH 1
+#endif
+
+/* Resolving a name without opening what it names (see the top comment). */
+#ifdef XSF_HAVE_O_PATH
+#define XSF_O_PROBE (O_PATH | O_CLOEXEC)
+#define XSF_O_DIR   (O_PATH | O_DIRECTORY | O_CLOEXEC)
+#else
+#define XSF_O_PROBE (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+#define XSF_O_DIR   (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+#endif
+#define XSF_O_READ  (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+
+/* openat2(2) fails with EAGAIN when a rename raced a ".." check: retry. */
+#define XSF_OPENAT2_TRIES 4
+
+#define XSF_MAX_CANDIDATES 5
+
+typedef struct xsf_candidate {
+    const char *name;
+    const char *decoding;
+} xsf_candidate_t;
+
+/* Where a name is opened from: a root's descriptor and a path beneath it. */
+typedef struct xsf_route {
+    const xsf_root_t *root;
+    int dirfd;
+    const char *rel;
+    int follow;
+} xsf_route_t;
+
+/* One lookup: the roots, their descriptors (opened on first use) and the result. */
+typedef struct xsf_lookup_ctx {
+    apr_pool_t *p;
+    const xsf_root_t *roots;
+    int nroots;
+    int *root_fds;               /* -1: not opened yet, -2: could not be opened */
+    const char *root_error;      /* why a root could not be opened, for the log */
+    const xsf_lookup_opts_t *opts;
+    const xsf_candidate_t *candidate;
+    xsf_lookup_result_t *result;
+} xsf_lookup_ctx_t;
+
+#ifdef XSF_HAVE_OPENAT2
+/* Set once the kernel answered ENOSYS; a benign race between threads. */
+static int xsf_openat2_missing;
+#endif
+
+/* ------------------------------------------------------------------------
+ * SPEC §3: decoding
+ * ------------------------------------------------------------------------ */
+
+static int xsf_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Two hex digits at s, or -1. */
+static int xsf_hexbyte(const char *s)
+{
+    int hi = xsf_hexval((unsigned char)s[0]);
+    int lo = hi < 0 ? -1 : xsf_hexval((unsigned char)s[1]);
+
+    return lo < 0 ? -1 : hi * 16 + lo;
+}
+
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, at most U+10FFFF. */
+static int xsf_is_utf8(const unsigned char *s, apr_size_t len)
+{
+    apr_size_t i = 0;
+
+    while (i < len) {
+        unsigned char c = s[i];
+        unsigned char lo = 0x80, hi = 0xBF;
+        apr_size_t n, k;
+
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 1;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 2;
+        else if (c >= 0xF0 && c <= 0xF4)
+            n = 3;
+        else
+            return 0;
+        if (c == 0xE0)
+            lo = 0xA0;          /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F;          /* surrogates */
+        else if (c == 0xF0)
+            lo = 0x90;          /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F;          /* above U+10FFFF */
+        if (len - i <= n)
+            return 0;
+        if (s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (k = 2; k <= n; ++k) {
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
+                return 0;
+        }
+        i += n + 1;
+    }
+    return 1;
+}
+
+/* ISO-8859-1 to UTF-8; out has room for 2 * len bytes. Returns the length written. */
+static apr_size_t xsf_latin1_to_utf8(const unsigned char *in, apr_size_t len, char *out)
+{
+    apr_size_t i, o = 0;
+
+    for (i = 0; i < len; ++i) {
+        if (in[i] < 0x80) {
+            out[o++] = (char)in[i];
+        }
+        else {
+            out[o++] = (char)(0xC0 | (in[i] >> 6));
+            out[o++] = (char)(0x80 | (in[i] & 0x3F));
+        }
+    }
+    return o;
+}
+
+/*
+ * SPEC §3 step 2: decode every valid %XX; a '%' not followed by two hex
+ * digits stays as it is ("100%.txt"), and '+' stays '+' (it means a space
+ * only in form bodies, not in paths).  Decoding happens once: "%252e" is
+ * "%2e", never ".".  Returns the length, or 0 if there was no escape.
+ */
+static apr_size_t xsf_percent_decode(const char *in, char *out)
+{
+    apr_size_t o = 0;
+    int decoded = 0;
+
+    while (*in) {
+        int byte = *in == '%' ? xsf_hexbyte(in + 1) : -1;
+
+        if (byte >= 0) {
+            out[o++] = (char)byte;
+            in += 3;
+            decoded = 1;
+        }
+        else {
+            out[o++] = *in++;
+        }
+    }
+    return decoded ? o : 0;
+}
+
+static int xsf_base64_value(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* RFC 2047 §4.1 "B": RFC 2045 base64, padded to a multiple of four. Returns -1 if malformed. */
+static apr_ssize_t xsf_base64_decode(const char *in, apr_size_t len, unsigned char *out)
+{
+    apr_size_t i, o = 0;
+
+    if (len % 4 != 0)
+        return -1;
+    for (i = 0; i < len; i += 4) {
+        int v[4], k, pad = 0;
+
+        for (k = 0; k < 4; ++k) {
+            v[k] = xsf_base64_value((unsigned char)in[i + k]);
+            if (v[k] < 0) {
+                /* '=' only as the last one or two characters */
+                if (in[i + k] != '=' || i + 4 != len || k < 2)
+                    return -1;
+                v[k] = 0;
+                ++pad;
+            }
+            else if (pad) {
+                return -1;
+            }
+        }
+        out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+        if (pad < 2)
+            out[o++] = (unsigned char)((v[1] & 0x0F) << 4 | v[2] >> 2);
+        if (pad < 1)
+            out[o++] = (unsigned char)((v[2] & 0x03) << 6 | v[3]);
+    }
+    return (apr_ssize_t)o;
+}
+
+/* RFC 2047 §4.2 "Q": '_' is a space, =XX a byte. Returns -1 if malformed. */
+static apr_ssize_t xsf_qp_decode(const char *in, apr_size_t len, unsigned char *out)
+{
+    apr_size_t i, o = 0;
+
+    for (i = 0; i < len; ++i) {
+        if (in[i] == '_') {
+            out[o++] = ' ';
+        }
+        else if (in[i] == '=') {
+            int byte = i + 2 < len ? xsf_hexbyte(in + i + 1) : -1;
+
+            if (byte < 0)
+                return -1;
+            out[o++] = (unsigned char)byte;
+            i += 2;
+        }
+        else {
+            out[o++] = (unsigned char)in[i];
+        }
+    }
+    return (apr_ssize_t)o;
+}
+
+/*
+ * RFC 2047 charset names we decode (SPEC §3: UTF-8 and ISO-8859-1), with an
+ * RFC 2231 "*language" suffix ignored.  Returns 1 for UTF-8 (US-ASCII is a
+ * subset), 2 for ISO-8859-1, 0 for anything else.
+ */
+static int xsf_rfc2047_charset(const char *name, apr_size_t len)
+{
+    const char *star = memchr(name, '*', len);
+
+    if (star)
+        len = (apr_size_t)(star - name);
+    if ((len == 5 && strncasecmp(name, "utf-8", 5) == 0)
+        || (len == 8 && strncasecmp(name, "us-ascii", 8) == 0))
+        return 1;
+    if ((len == 10 && strncasecmp(name, "iso-8859-1", 10) == 0)
+        || (len == 6 && strncasecmp(name, "latin1", 6) == 0))
+        return 2;
+    return 0;
+}
+
+/*
+ * One encoded word "=?charset?B|Q?text?=" at s (RFC 2047 §2), its bytes
+ * decoded into raw (room for strlen(s) bytes).  Returns the characters
+ * consumed, or 0 where s does not start a word we can decode; *rawlen gets
+ * the byte count and *latin1 whether they are ISO-8859-1 rather than UTF-8.
+ * Every scan stops at the next '?', so a value full of "=?" costs linear time.
+ */
+static apr_size_t xsf_rfc2047_word(const char *s, unsigned char *raw,
+                                   apr_size_t *rawlen, int *latin1)
+{
+    const char *charset = s + 2, *enc, *text, *end;
+    apr_ssize_t n;
+    int cs;
+
+    if (s[0] != '=' || s[1] != '?')
+        return 0;
+    enc = charset + strcspn(charset, "?");
+    if (*enc != '?' || enc == charset || enc[1] == '\0' || enc[2] != '?')
+        return 0;
+    text = enc + 3;
+    /* encoded-text has no '?' and no white space (RFC 2047 §5) */
+    end = text + strcspn(text, "? \t");
+    if (end[0] != '?' || end[1] != '=')
+        return 0;
+    cs = xsf_rfc2047_charset(charset, (apr_size_t)(enc - charset));
+    if (cs == 0)
+        return 0;
+    if (enc[1] == 'b' || enc[1] == 'B')
+        n = xsf_base64_decode(text, (apr_size_t)(end - text), raw);
+    else if (enc[1] == 'q' || enc[1] == 'Q')
+        n = xsf_qp_decode(text, (apr_size_t)(end - text), raw);
+    else
+        return 0;
+    if (n < 0)
+        return 0;
+    *rawlen = (apr_size_t)n;
+    *latin1 = cs == 2;
+    return (apr_size_t)(end + 2 - s);
+}
+
+/*
+ * SPEC §3 step 1: decode the RFC 2047 words of a value (Django sends
+ * "=?utf-8?b?...?=" for names outside Latin-1) to UTF-8 in out (room for
+ * 2 * strlen(in) bytes).  Text around the words is kept; white space
+ * between two adjacent words is dropped (RFC 2047 §6.2).  Returns the
+ * length, or -1 if the value holds no word we can decode.
+ */
+static apr_ssize_t xsf_rfc2047_decode(apr_pool_t *p, const char *in, char *out)
+{
+    unsigned char *raw = apr_palloc(p, strlen(in) + 1);
+    apr_size_t o = 0, after_word = 0;
+    int found = 0, in_gap = 0;
+
+    while (*in) {
+        apr_size_t rawlen = 0;
+        int latin1 = 0;
+        apr_size_t used = xsf_rfc2047_word(in, raw, &rawlen, &latin1);
+
+        if (used > 0) {
+            if (in_gap)
+                o = after_word;     /* drop the white space between two words */
+            if (latin1) {
+                o += xsf_latin1_to_utf8(raw, rawlen, out + o);
+            }
+            else {
+                memcpy(out + o, raw, rawlen);
+                o += rawlen;
+            }
+            after_word = o;
+            in += used;
+            found = in_gap = 1;
+            continue;
+        }
+        if (*in != ' ' && *in != '\t')
+            in_gap = 0;
+        out[o++] = *in++;
+    }
+    return found ? (apr_ssize_t)o : -1;
+}
+
+/*
+ * Add a candidate unless an earlier one has the same name.  A NUL, CR or
+ * LF, or an empty name, means the backend sent garbage (SPEC §3): the whole
+ * value is refused rather than trying the next reading of it.
+ */
+static xsf_status_t xsf_add_candidate(apr_pool_t *p, xsf_candidate_t *c, int *n,
+                                      const char *name, apr_size_t len,
+                                      const char *decoding, const char **reason)
+{
+    int i;
+
+    if (len == 0 || memchr(name, '\0', len) || memchr(name, '\r', len)
+        || memchr(name, '\n', len)) {
+        *reason = apr_psprintf(p, "the %s value is empty or holds a NUL, CR or LF "
+                               "byte", decoding);
+        return XSF_BAD_VALUE;
+    }
+    for (i = 0; i < *n; ++i) {
+        if (strcmp(c[i].name, name) == 0)
+            return XSF_FOUND;
+    }
+    c[*n].name = apr_pstrmemdup(p, name, len);
+    c[*n].decoding = decoding;
+    ++*n;
+    return XSF_FOUND;
+}
+
+/* SPEC §3 step 4: the ISO-8859-1 reading of a name that is not UTF-8. */
+static xsf_status_t xsf_add_latin1(apr_pool_t *p, xsf_candidate_t *c, int *n,
+                                   const char *name, const char *decoding,
+                                   const char **reason)
+{
+    apr_size_t len = strlen(name);
+    char *utf8;
+
+    if (xsf_is_utf8((const unsigned char *)name, len))
+        return XSF_FOUND;
+    utf8 = apr_palloc(p, 2 * len);
+    len = xsf_latin1_to_utf8((const unsigned char *)name, len, utf8);
+    return xsf_add_candidate(p, c, n, utf8, len, decoding, reason);
+}
+
+/* SPEC §3: the ordered candidates of a value. */
+static xsf_status_t xsf_decode_candidates(apr_pool_t *p, const char *value,
+                                          const xsf_lookup_opts_t *opts,
+                                          xsf_candidate_t *c, int *n,
+                                          const char **reason)
+{
+    apr_size_t len = strlen(value);
+    char *buf = apr_palloc(p, 2 * len + 1);
+    const char *percent = NULL;
+    apr_ssize_t rlen;
+    apr_size_t plen;
+    xsf_status_t st = XSF_FOUND;
+
+    *n = 0;
+    if (len == 0) {
+        *reason = "the value is empty";
+        return XSF_BAD_VALUE;
+    }
+    rlen = xsf_rfc2047_decode(p, value, buf);
+    if (rlen >= 0)
+        st = xsf_add_candidate(p, c, n, buf, (apr_size_t)rlen, "RFC 2047", reason);
+    if (st == XSF_FOUND && (opts->unescape || opts->value_is_encoded)) {
+        plen = xsf_percent_decode(value, buf);
+        if (plen > 0) {
+            st = xsf_add_candidate(p, c, n, buf, plen, "percent-decoded", reason);
+            percent = apr_pstrmemdup(p, buf, plen);
+        }
+    }
+    if (st == XSF_FOUND && !opts->value_is_encoded)
+        st = xsf_add_candidate(p, c, n, value, len, "raw", reason);
+    if (st == XSF_FOUND && percent)
+        st = xsf_add_latin1(p, c, n, percent, "percent-decoded ISO-8859-1", reason);
+    if (st == XSF_FOUND && !opts->value_is_encoded)
+        st = xsf_add_latin1(p, c, n, value, "ISO-8859-1", reason);
+    return st;
+}
+
+/* ------------------------------------------------------------------------
+ * Path arithmetic, lexical only
+ * ------------------------------------------------------------------------ */
+
+/* Skip separators and "." components. */
+static const char *xsf_skip_empty(const char *s)
+{
+    for (;;) {
+        while (*s == '/')
+            ++s;
+        if (s[0] == '.' && (s[1] == '/' || s[1] == '\0'))
+            ++s;
+        else
+            return s;
+    }
+}
+
+/*
+ * The part of `path` below `dir`, compared by whole components (PITFALLS:
+ * root /data must not contain /data2/x), or NULL.  "" is dir itself.
+ * Empty and "." components of path are ignored; ".." is not interpreted,
+ * so "/data/../etc" is below "/data" as "../etc" and refused later.
+ */
+static const char *xsf_path_below(const char *dir, const char *path)
+{
+    if (path[0] != '/')
+        return NULL;
+    for (;;) {
+        apr_size_t dlen, plen;
+
+        while (*dir == '/')
+            ++dir;
+        path = xsf_skip_empty(path);
+        if (*dir == '\0')
+            return path;
+        dlen = strcspn(dir, "/");
+        plen = strcspn(path, "/");
+        if (dlen != plen || memcmp(dir, path, dlen) != 0)
+            return NULL;
+        dir += dlen;
+        path += plen;
+    }
+}
+
+/*
+ * The components of a relative path with "." and empty ones dropped and
+ * ".." applied.  Returns -1 where ".." would climb above the start (SPEC
+ * §3: never above the root the value is resolved against), else the count.
+ * *trailing_slash: the path ended in '/', so it must name a directory.
+ */
+static int xsf_split(apr_pool_t *p, const char *rel, const char ***comps,
+                     int *trailing_slash)
+{
+    apr_size_t len = strlen(rel);
+    const char **c = apr_palloc(p, (len / 2 + 1) * sizeof(*c));
+    int n = 0;
+
+    *trailing_slash = len > 0 && rel[len - 1] == '/';
+    while (*rel) {
+        apr_size_t clen = strcspn(rel, "/");
+
+        if (clen == 2 && rel[0] == '.' && rel[1] == '.') {
+            if (n == 0)
+                return -1;
+            --n;
+        }
+        else if (clen > 0 && !(clen == 1 && rel[0] == '.')) {
+            c[n++] = apr_pstrmemdup(p, rel, clen);
+        }
+        rel += clen;
+        while (*rel == '/')
+            ++rel;
+    }
+    *comps = c;
+    return n;
+}
+
+static const char *xsf_join(apr_pool_t *p, const char *dir, const char **comps, int n)
+{
+    const char *path = dir;
+    int i;
+
+    for (i = 0; i < n; ++i)
+        path = apr_pstrcat(p, path, strcmp(path, "/") == 0 ? "" : "/", comps[i], NULL);
+    return path;
+}
+
+/* ------------------------------------------------------------------------
+ * SPEC §4: opening beneath a directory descriptor
+ * ------------------------------------------------------------------------ */
+
+/* After a failed O_NOFOLLOW open: was the component a symlink? */
+static int xsf_is_symlink_at(int dirfd, const char *name)
+{
+    struct stat st;
+
+    return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
+/* O_PATH|O_NOFOLLOW opens a symlink itself instead of failing. */
+static int xsf_fd_is_symlink(int fd)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+/* openat(2) of one component with O_NOFOLLOW; a symlink met: ELOOP. */
+static int xsf_openat_nofollow(int dirfd, const char *name, int flags)
+{
+    int fd = openat(dirfd, name, flags | O_NOFOLLOW);
+
+    if (fd < 0) {
+        int err = errno;
+
+        /* Linux says ELOOP, FreeBSD EMLINK; with O_DIRECTORY, ENOTDIR */
+        errno = xsf_is_symlink_at(dirfd, name) ? ELOOP : err;
+        return -1;
+    }
+    if (xsf_fd_is_symlink(fd)) {
+        close(fd);
+        errno = ELOOP;
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * The portable RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS: one component at a
+ * time, each with O_NOFOLLOW.  With no symlink followed, ".." may be applied
+ * lexically.  Returns a descriptor, or -1 with errno (ELOOP: a symlink).
+ */
+static int xsf_walk_beneath(apr_pool_t *p, int dirfd, const char *rel, int flags)
+{
+    const char **comps;
+    int trailing_slash, n, i, cur = dirfd, fd;
+
+#ifdef PATH_MAX
+    /* as the kernel would: the same names fail with or without openat2 */
+    if (strlen(rel) >= PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+#endif
+    n = xsf_split(p, rel, &comps, &trailing_slash);
+    if (n < 0) {
+        errno = EXDEV;
+        return -1;
+    }
+    if (n == 0)
+        return openat(dirfd, ".", flags | O_DIRECTORY);
+    for (i = 0; i < n - 1; ++i) {
+        int next = xsf_openat_nofollow(cur, comps[i], XSF_O_DIR);
+
+        if (cur != dirfd) {
+            int err = errno;
+
+            close(cur);
+            errno = err;
+        }
+        if (next < 0)
+            return -1;
+        cur = next;
+    }
+    fd = xsf_openat_nofollow(cur, comps[n - 1], flags | (trailing_slash ? O_DIRECTORY : 0));
+    if (cur != dirfd) {
+        int err = errno;
+
+        close(cur);
+        errno = err;
+    }
+    return fd;
+}
+
+#ifdef XSF_HAVE_OPENAT2
+static int xsf_openat2(int dirfd, const char *rel, int flags, int follow)
+{
+    struct open_how how;
+    int tries = XSF_OPENAT2_TRIES;
+    long fd;
+
+    memset(&how, 0, sizeof(how));
+    how.flags = (apr_uint64_t)flags;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS
+                  | (follow ? 0 : RESOLVE_NO_SYMLINKS);
+    do {
+        fd = syscall(SYS_openat2, dirfd, *rel ? rel : ".", &how, sizeof(how));
+    } while (fd < 0 && errno == EAGAIN && --tries > 0);
+    return (int)fd;
+}
+#endif
+
+/*
+ * Open `rel` beneath `dirfd`.  Fails with EXDEV where the name leaves the
+ * directory (or, follow on, passes a symlink the walk cannot prove beneath:
+ * the caller checks it canonically), ELOOP for a symlink with follow off.
+ */
+static int xsf_open_beneath(apr_pool_t *p, int dirfd, const char *rel, int flags,
+                            int follow)
+{
+    int fd;
+
+#ifdef XSF_HAVE_OPENAT2
+    if (!xsf_openat2_missing) {
+        fd = xsf_openat2(dirfd, rel, flags, follow);
+        if (fd >= 0 || errno != ENOSYS)
+            return fd;
+        xsf_openat2_missing = 1;
+    }
+#endif
+    fd = xsf_walk_beneath(p, dirfd, rel, flags);
+    if (fd < 0 && errno == ELOOP && follow)
+        errno = EXDEV;
+    return fd;
+}
+
+/* ------------------------------------------------------------------------
+ * SPEC §4: one candidate under the roots
+ * ------------------------------------------------------------------------ */
+
+static const char *xsf_strerror(apr_pool_t *p, int err)
+{
+    char buf[120];
+
+    return apr_pstrdup(p, apr_strerror(APR_FROM_OS_ERROR(err), buf, sizeof(buf)));
+}
+
+/* The descriptor of root i, opened on first use; -1 if it cannot be opened. */
+static int xsf_root_fd(xsf_lookup_ctx_t *ctx, int i)
+{
+    if (ctx->root_fds[i] == -1) {
+        ctx->root_fds[i] = open(ctx->roots[i].path, XSF_O_DIR);
+        if (ctx->root_fds[i] < 0) {
+            ctx->root_fds[i] = -2;
+            ctx->root_error = apr_psprintf(ctx->p, "root %s cannot be opened: %s",
+                                           ctx->roots[i].path,
+                                           xsf_strerror(ctx->p, errno));
+        }
+    }
+    return ctx->root_fds[i] < 0 ? -1 : ctx->root_fds[i];
+}
+
+static void xsf_close_roots(xsf_lookup_ctx_t *ctx)
+{
+    int i;
+
+    for (i = 0; i < ctx->nroots; ++i) {
+        if (ctx->root_fds[i] >= 0)
+            close(ctx->root_fds[i]);
+    }
+}
+
+/*
+ * A symlink left the root of `route` (EXDEV under RESOLVE_BENEATH).  SPEC
+ * §4 serves its target if that lies inside any root in scope: find that
+ * root by the canonical path and reroute the open beneath it with symlinks
+ * refused (see the top comment for why that is race-free).
+ */
+static int xsf_open_canonical(xsf_lookup_ctx_t *ctx, xsf_route_t *route)
+{
+    const char *full = apr_pstrcat(ctx->p, route->root->path, "/", route->rel, NULL);
+    char *canonical = realpath(full, NULL);
+    int i, fd = -1;
+
+    if (canonical == NULL)
+        return -1;
+    errno = EXDEV;
+    for (i = 0; i < ctx->nroots; ++i) {
+        const char *below = xsf_path_below(ctx->roots[i].path, canonical);
+
+        if (below != NULL && xsf_root_fd(ctx, i) >= 0) {
+            route->root = &ctx->roots[i];
+            route->dirfd = ctx->root_fds[i];
+            route->rel = apr_pstrdup(ctx->p, below);
+            route->follow = 0;
+            fd = xsf_open_beneath(ctx->p, route->dirfd, route->rel, XSF_O_PROBE, 0);
+            if (fd < 0 && errno == ELOOP)
+                errno = EXDEV;      /* a symlink appeared since realpath() */
+            break;
+        }
+    }
+    free(canonical);
+    return fd;
+}
+
+/*
+ * Open the probed inode for reading.  Through /proc/self/fd this is the
+ * very inode resolved above.  Without /proc (a ChrootDir jail) the route is
+ * resolved again and must give the same inode; a device swapped in between
+ * would then be opened, but only one lying inside a root.
+ */
+static int xsf_reopen(xsf_lookup_ctx_t *ctx, int probe, const struct stat *st,
+                      const xsf_route_t *route)
+{
+#ifdef XSF_HAVE_O_PATH
+    char proc[64];
+    struct stat again;
+    int fd;
+
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", probe);
+    fd = open(proc, XSF_O_READ);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    fd = xsf_open_beneath(ctx->p, route->dirfd, route->rel, XSF_O_READ, route->follow);
+    if (fd >= 0 && (fstat(fd, &again) != 0 || again.st_dev != st->st_dev
+                    || again.st_ino != st->st_ino)) {
+        close(fd);
+        errno = EXDEV;
+        fd = -1;
+    }
+    return fd;
+#else
+    (void)ctx;
+    (void)st;
+    (void)route;
+    return dup(probe);
+#endif
+}
+
+static apr_status_t xsf_file_cleanup(void *file)
+{
+    return apr_file_close(file);
+}
+
+/* The canonical path of the opened inode, for r->filename and logs. */
+static const char *xsf_canonical_path(apr_pool_t *p, const char *name, const struct stat *st)
+{
+    char *canonical = realpath(name, NULL);
+    const char *path = name;
+    struct stat now;
+
+    if (canonical != NULL) {
+        if (stat(canonical, &now) == 0 && now.st_dev == st->st_dev
+            && now.st_ino == st->st_ino)
+            path = apr_pstrdup(p, canonical);
+        free(canonical);
+    }
+    return path;
+}
+
+static const char *xsf_kind(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISCHR(mode) || S_ISBLK(mode))
+        return "a device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a regular file";
+}
+
+/* An errno from resolving or opening, as the status of SPEC §4. */
+static xsf_status_t xsf_errno_status(xsf_lookup_ctx_t *ctx, int err, const char *name)
+{
+    const char *why = xsf_strerror(ctx->p, err);
+    xsf_status_t st;
+
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+        st = XSF_NOT_FOUND;
+        break;
+    case ELOOP:
+        st = ctx->opts->follow_symlinks ? XSF_NOT_FOUND : XSF_FORBIDDEN;
+        if (!ctx->opts->follow_symlinks)
+            why = "a symlink, and XSendFileFollowSymlinks is Off";
+        break;
+    case EXDEV:
+        st = XSF_OUTSIDE;
+        why = "it resolves outside every XSendFilePath root";
+        break;
+    case EACCES:
+    case EPERM:
+        st = XSF_FORBIDDEN;
+        break;
+    default:
+        st = XSF_ERROR;
+        break;
+    }
+    ctx->result->reason = apr_psprintf(ctx->p, "%.512s (%s value): %s", name,
+                                       ctx->candidate->decoding, why);
+    return st;
+}
+
+/* The probe descriptor names a regular file or FIFO: open it and fill the result. */
+static xsf_status_t xsf_accept(xsf_lookup_ctx_t *ctx, int probe, const struct stat *st,
+                               const xsf_route_t *route, const char *name)
+{
+    xsf_lookup_result_t *res = ctx->result;
+    apr_os_file_t fd = xsf_reopen(ctx, probe, st, route);
+    apr_status_t rv;
+
+    if (fd < 0)
+        return xsf_errno_status(ctx, errno, name);
+    rv = apr_os_file_put(&res->file, &fd, APR_FOPEN_READ | ctx->opts->open_flags, ctx->p);
+    if (rv != APR_SUCCESS) {
+        close(fd);
+        res->file = NULL;
+        return xsf_errno_status(ctx, rv, name);
+    }
+    /* apr_os_file_put() registers no cleanup of its own */
+    apr_pool_cleanup_register(ctx->p, res->file, xsf_file_cleanup, apr_pool_cleanup_null);
+    rv = apr_file_info_get(&res->finfo, APR_FINFO_NORM, res->file);
+    if (rv != APR_SUCCESS && rv != APR_INCOMPLETE) {
+        apr_pool_cleanup_run(ctx->p, res->file, xsf_file_cleanup);
+        res->file = NULL;
+        return xsf_errno_status(ctx, rv, name);
+    }
+    res->path = xsf_canonical_path(ctx->p, apr_pstrcat(ctx->p, route->root->path, "/",
+                                                       route->rel, NULL), st);
+    res->finfo.fname = res->path;
+    res->name = name;
+    res->root = route->root;
+    res->decoding = ctx->candidate->decoding;
+    res->is_fifo = S_ISFIFO(st->st_mode);
+    res->reason = NULL;
+    return XSF_FOUND;
+}
+
+/* SPEC §4 for one candidate under one root: `rel` is the part below it. */
+static xsf_status_t xsf_try_root(xsf_lookup_ctx_t *ctx, int i, const char *rel)
+{
+    const char **comps;
+    int trailing_slash, n, probe;
+    xsf_route_t route;
+    const char *name;
+    struct stat st;
+    xsf_status_t status;
+
+    n = xsf_split(ctx->p, rel, &comps, &trailing_slash);
+    name = xsf_join(ctx->p, ctx->roots[i].path, comps, n < 0 ? 0 : n);
+    if (n < 0) {
+        ctx->result->reason = apr_psprintf(ctx->p, "%.512s (%s value): '..' climbs above "
+                                           "root %s", ctx->candidate->name,
+                                           ctx->candidate->decoding, ctx->roots[i].path);
+        return XSF_OUTSIDE;
+    }
+    if (xsf_root_fd(ctx, i) < 0)
+        return XSF_NOT_FOUND;
+    route.root = &ctx->roots[i];
+    route.dirfd = ctx->root_fds[i];
+    route.rel = rel;
+    route.follow = ctx->opts->follow_symlinks;
+    probe = xsf_open_beneath(ctx->p, route.dirfd, rel, XSF_O_PROBE, route.follow);
+    if (probe < 0 && errno == EXDEV && route.follow)
+        probe = xsf_open_canonical(ctx, &route);
+    if (probe < 0)
+        return xsf_errno_status(ctx, errno, name);
+    if (fstat(probe, &st) != 0) {
+        status = xsf_errno_status(ctx, errno, name);
+    }
+    else if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+        ctx->result->reason = apr_psprintf(ctx->p, "%.512s (%s value) is %s",
+                                           name, ctx->candidate->decoding,
+                                           xsf_kind(st.st_mode));
+        status = XSF_NOT_REGULAR;
+    }
+    else {
+        status = xsf_accept(ctx, probe, &st, &route, name);
+    }
+    close(probe);
+    return status;
+}
+
+/*
+ * One candidate: a relative name under each root in order, an absolute one
+ * under the roots that contain it by whole components (as canonical or as
+ * configured).  XSF_NOT_FOUND means: it names nothing, try the next one.
+ */
+static xsf_status_t xsf_try_candidate(xsf_lookup_ctx_t *ctx)
+{
+    const char *name = ctx->candidate->name;
+    int i, contained = 0;
+
+    for (i = 0; i < ctx->nroots; ++i) {
+        const char *rel = name;
+        xsf_status_t st;
+
+        if (name[0] == '/') {
+            rel = xsf_path_below(ctx->roots[i].path, name);
+            if (rel == NULL && ctx->roots[i].configured != NULL)
+                rel = xsf_path_below(ctx->roots[i].configured, name);
+            if (rel == NULL)
+                continue;
+        }
+        contained = 1;
+        st = xsf_try_root(ctx, i, rel);
+        if (st != XSF_NOT_FOUND)
+            return st;
+    }
+    if (!contained) {
+        ctx->result->reason = apr_psprintf(ctx->p, "%.512s (%s value) is outside every "
+                                           "XSendFilePath root", name,
+                                           ctx->candidate->decoding);
+        return XSF_OUTSIDE;
+    }
+    return XSF_NOT_FOUND;
+}
+
+/* ------------------------------------------------------------------------
+ * Public functions
+ * ------------------------------------------------------------------------ */
+
+const char *xsf_root_canonicalise(apr_pool_t *p, const char *configured,
+                                  const char **canonical)
+{
+    struct stat st;
+    char *path;
+    const char *err = NULL;
+
+    *canonical = NULL;
+    if (configured == NULL || configured[0] != '/')
+        return "must be an absolute path";
+    path = realpath(configured, NULL);
+    if (path == NULL)
+        return apr_psprintf(p, "cannot be resolved: %s", xsf_strerror(p, errno));
+    if (stat(path, &st) != 0)
+        err = apr_psprintf(p, "cannot be examined: %s", xsf_strerror(p, errno));
+    else if (!S_ISDIR(st.st_mode))
+        err = "is not a directory";
+    else
+        *canonical = apr_pstrdup(p, path);
+    free(path);
+    return err;
+}
+
+xsf_status_t xsf_lookup(apr_pool_t *p, const char *value,
+                        const xsf_root_t *roots, int nroots,
+                        const xsf_lookup_opts_t *opts,
+                        xsf_lookup_result_t *result)
+{
+    xsf_candidate_t candidates[XSF_MAX_CANDIDATES];
+    xsf_lookup_ctx_t ctx;
+    xsf_status_t st;
+    int n, i;
+
+    memset(result, 0, sizeof(*result));
+    if (nroots <= 0) {
+        result->reason = "no XSendFilePath in scope: add one naming the directory "
+                         "the backend's files are in";
+        return XSF_NO_ROOT;
+    }
+    st = xsf_decode_candidates(p, value, opts, candidates, &n, &result->reason);
+    if (st != XSF_FOUND)
+        return st;
+
+    ctx.p = p;
+    ctx.roots = roots;
+    ctx.nroots = nroots;
+    ctx.root_fds = apr_palloc(p, (apr_size_t)nroots * sizeof(int));
+    for (i = 0; i < nroots; ++i)
+        ctx.root_fds[i] = -1;
+    ctx.root_error = NULL;
+    ctx.opts = opts;
+    ctx.result = result;
+
+    st = XSF_NOT_FOUND;
+    for (i = 0; i < n && st == XSF_NOT_FOUND; ++i) {
+        ctx.candidate = &candidates[i];
+        st = xsf_try_candidate(&ctx);
+    }
+    if (st == XSF_NOT_FOUND) {
+        result->reason = apr_psprintf(p, "%.512s: not found under any XSendFilePath root "
+                                      "(%d decoding%s tried)%s%s", value, n,
+                                      n == 1 ? "" : "s",
+                                      ctx.root_error ? "; " : "",
+                                      ctx.root_error ? ctx.root_error : "");
+    }
+    xsf_close_roots(&ctx);
+    return st;
+}
+
+apr_status_t xsf_unlink_opened(apr_pool_t *p, const xsf_lookup_result_t *result)
+{
+    const char *below, *slash, *base;
+    struct stat st;
+    int rootfd, dirfd;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (result == NULL || result->file == NULL || result->root == NULL
+        || result->path == NULL)
+        return APR_EINVAL;
+    if (!result->root->allow_delete)
+        return APR_FROM_OS_ERROR(EACCES);
+    below = xsf_path_below(result->root->path, result->path);
+    if (below == NULL || *below == '\0')
+        return APR_FROM_OS_ERROR(EACCES);
+
+    rootfd = open(result->root->path, XSF_O_DIR);
+    if (rootfd < 0)
+        return APR_FROM_OS_ERROR(errno);
+    slash = strrchr(below, '/');
+    base = slash ? slash + 1 : below;
+    /* the directory holding the name, reached without any symlink */
+    dirfd = slash ? xsf_open_beneath(p, rootfd, apr_pstrmemdup(p, below, (apr_size_t)(slash - below)),
+                                     XSF_O_DIR, 0)
+                  : rootfd;
+    if (dirfd < 0)
+        rv = APR_FROM_OS_ERROR(errno);
+    else if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        rv = APR_FROM_OS_ERROR(errno);
+    else if ((apr_dev_t)st.st_dev != result->finfo.device
+             || (apr_ino_t)st.st_ino != result->finfo.inode)
+        rv = APR_FROM_OS_ERROR(ESTALE);     /* the name now refers to another file */
+    else if (unlinkat(dirfd, base, 0) != 0)
+        rv = APR_FROM_OS_ERROR(errno);
+    if (dirfd >= 0 && dirfd != rootfd)
+        close(dirfd);
+    close(rootfd);
+    return rv;
+}

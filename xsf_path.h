@@ -1,0 +1,82 @@
+/*
+ * xsf_path.h: from a trigger header's value to an open, confined file.
+ *
+ * SPEC §3 (decoding) and §4 (confinement).  Pure APR: no request or server
+ * structures, so the unit tests and the fuzzer drive it without httpd.
+ */
+#ifndef XSF_PATH_H
+#define XSF_PATH_H
+
+#include <apr_pools.h>
+#include <apr_file_io.h>
+
+/* One XSendFilePath root, canonicalised once at configuration time. */
+typedef struct xsf_root {
+    const char *path;        /* canonical absolute path, no trailing '/' (except "/") */
+    const char *configured;  /* as written in XSendFilePath, or NULL: absolute values may
+                                use this spelling too (e.g. /var/www when it is a symlink
+                                to /srv/www); never used to open anything */
+    int allow_delete;        /* XSendFilePath ... AllowFileDelete */
+} xsf_root_t;
+
+/* Options for one lookup, taken from the directory config and the response. */
+typedef struct xsf_lookup_opts {
+    int unescape;            /* XSendFileUnescape On */
+    int value_is_encoded;    /* X-SendFile-Encoding: url: decode, and skip the raw value */
+    int follow_symlinks;     /* XSendFileFollowSymlinks */
+    apr_int32_t open_flags;  /* extra APR open flags, e.g. APR_FOPEN_SENDFILE_ENABLED */
+} xsf_lookup_opts_t;
+
+typedef enum xsf_status {
+    XSF_FOUND = 0,           /* *file is open, regular file or named pipe */
+    XSF_BAD_VALUE,           /* empty, NUL, CR or LF after decoding: backend error (500) */
+    XSF_NOT_FOUND,           /* no candidate exists under any root (404) */
+    XSF_OUTSIDE,             /* a candidate exists only outside every root (403) */
+    XSF_FORBIDDEN,           /* permission denied, or a symlink with FollowSymlinks Off (403) */
+    XSF_NOT_REGULAR,         /* directory, device, socket (403) */
+    XSF_NO_ROOT,             /* no root in scope (403, the log names XSendFilePath) */
+    XSF_ERROR                /* any other failure (EMFILE, EIO, ENOMEM): server error (500) */
+} xsf_status_t;
+
+typedef struct xsf_lookup_result {
+    apr_file_t *file;        /* open for reading; closed by a cleanup of the pool */
+    const char *path;        /* canonical path of the opened file */
+    const char *name;        /* the name as the backend gave it, joined to its root and
+                                cleaned lexically (symlinks not resolved): what Apache's
+                                own static serving would put in r->filename, so mod_mime
+                                sees the backend's extension, not a symlink target's */
+    const char *decoding;    /* which SPEC §3 candidate matched, for debug logs:
+                                "RFC 2047", "percent-decoded", "raw", "ISO-8859-1", ... */
+    const xsf_root_t *root;  /* the root whose tree holds the opened file (for a symlink
+                                into another root, that other root: xsf_unlink_opened()
+                                checks its allow_delete) */
+    apr_finfo_t finfo;       /* APR_FINFO_NORM of the opened descriptor */
+    int is_fifo;             /* a named pipe (SPEC §8); its descriptor stays O_NONBLOCK (an
+                                apr_file_read() then polls per the file's APR timeout) */
+    const char *reason;      /* for the log when the status is not XSF_FOUND; never sent to clients */
+} xsf_lookup_result_t;
+
+/*
+ * Canonicalise a configured root (resolve symlinks, strip trailing '/').
+ * Returns NULL on success, else an error message for the configuration.
+ */
+const char *xsf_root_canonicalise(apr_pool_t *p, const char *configured, const char **canonical);
+
+/*
+ * Decode `value` into the ordered candidates of SPEC §3 and open the first
+ * that exists inside one of `roots` (SPEC §4).  All allocations and the open
+ * file live in `p`.
+ */
+xsf_status_t xsf_lookup(apr_pool_t *p, const char *value,
+                        const xsf_root_t *roots, int nroots,
+                        const xsf_lookup_opts_t *opts,
+                        xsf_lookup_result_t *result);
+
+/*
+ * Delete the file a lookup opened (X-SendFile-Temporary), only if the name
+ * under its root still refers to the same file that was opened.
+ * Returns APR_SUCCESS, or the error of the unlink.
+ */
+apr_status_t xsf_unlink_opened(apr_pool_t *p, const xsf_lookup_result_t *result);
+
+#endif
