@@ -791,7 +791,7 @@ static int xsf_reopen(xsf_lookup_ctx_t *ctx, int probe, const struct stat *st,
     (void)ctx;
     (void)st;
     (void)route;
-    return dup(probe);
+    return fcntl(probe, F_DUPFD_CLOEXEC, 0);
 #endif
 }
 
@@ -851,6 +851,10 @@ static xsf_status_t xsf_errno_status(xsf_lookup_ctx_t *ctx, int err, const char 
     case EACCES:
     case EPERM:
         st = XSF_FORBIDDEN;
+        break;
+    case ENXIO:             /* open(2) of a socket, or of a device with no driver */
+    case EOPNOTSUPP:        /* the same on some BSDs */
+        st = XSF_NOT_REGULAR;
         break;
     default:
         st = XSF_ERROR;

@@ -49,7 +49,7 @@ my @failures = (
     ['a decoded NUL', files_dir() . '/hello.txt%00.pdf', 500, 'XSF0002'],
 );
 
-plan tests => @statuses * 3 + @failures * 5 + 3 * 6 + 21;
+plan tests => @statuses * 3 + @failures * 10 + 3 * 6 + 24;
 
 for my $kind (qw(cgi proxy wsgi)) {
     my $res = GET backend_url($kind, file => $file, ctype => 'application/x-custom',
@@ -82,14 +82,20 @@ for my $s (@statuses) {
 
 for my $f (@failures) {
     my ($name, $value, $code, $id) = @$f;
-    my $offset = log_size();
-    my $res = GET backend_url('cgi', file => $value, body => 20);
-    is($res->code, $code, "$name: $code");
-    no_triggers($res, $name);
-    unlike($res->content, qr{/files|/other|secret|missing}, "$name: the path is not shown");
-    my $log = log_since($offset);
-    like($log, qr/\[xsendfile:error\].*\Q$id\E/, "$name: logged as $id with the module's name");
-    like($log, qr{/cgi-bin/xsf\.cgi}, "$name: the log names the request");
+    for my $kind (qw(cgi wsgi)) {
+        my $offset = log_size();
+        my $url = backend_url($kind, file => $value, body => 20);
+        my $res = GET $url;
+        my $what = "$kind, $name";
+        is($res->code, $code, "$what: $code");
+        no_triggers($res, $what);
+        unlike($res->content, qr{/files|/other|secret|missing|Additionally},
+               "$what: httpd's plain error page, no path in it");
+        my $log = log_since($offset);
+        like($log, qr/\[xsendfile:error\].*\Q$id\E/, "$what: logged as $id with the module's name");
+        my ($uri) = $url =~ /^([^?]+)/;
+        like($log, qr{\Q$uri\E}, "$what: the log names the request");
+    }
 }
 
 # Content-Type from the file's name where the backend set none; a guessed
@@ -136,3 +142,13 @@ is($res->header('Content-Length'), 5000, 'HEAD: Content-Length of the file');
 $res = GET backend_url('backend', file => $file, body => 5);
 is($res->content, 'bbbbb', 'XSendFile Off: the backend body');
 ok(defined $res->header('X-SendFile'), 'XSendFile Off: the header is left alone');
+
+# SPEC §2: the handler hears the module's announcement, never the client's
+# choice of offload mode; preconditions are the module's to evaluate.
+$res = GET(backend_url('cgi'), 'X-Sendfile-Type' => 'X-Accel-Redirect',
+           'X-Accel-Mapping' => '/=/etc/', 'If-None-Match' => '"x"');
+is($res->header('X-Seen-Sendfile-Type'), 'X-Sendfile', 'the handler is told X-Sendfile-Type: X-Sendfile');
+is($res->header('X-Seen-Accel-Mapping'), 'none', "a client's X-Accel-Mapping never reaches the handler");
+is($res->header('X-Seen-Preconditions'), '', 'the handler does not see If-None-Match');
+$res = GET(backend_url('cgi-noannounce'), 'X-Sendfile-Type' => 'X-Sendfile');
+is($res->header('X-Seen-Sendfile-Type'), 'none', "XSendFileAnnounce Off: no announcement, and not the client's");

@@ -39,6 +39,10 @@ sub make_file {
     }
     close $fh;
     chmod 0644, $path;
+    # An hour old: validators are then strong and the same on every request
+    # (httpd marks an ETag weak while the file is under a second old).
+    my $then = time - 3600;
+    utime $then, $then, $path;
     return $path;
 }
 

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Every test: install what is missing, build, then the C unit tests and the
+# Apache::Test suite (make check), cppcheck, a fuzz smoke run of each
+# target (FUZZ_SECONDS, default 60) and make distcheck.
+#
+#   scripts/test.sh [--no-install]
+set -eu
+cd "$(dirname "$0")/.."
+[ "${1:-}" = --no-install ] || scripts/install-deps.sh
+
+log=$(mktemp /tmp/xsf-check.XXXXXX)
+trap 'rm -f "$log"' EXIT
+
+autoreconf -fi
+./configure
+make -j2
+{ make check 2>&1; echo $? > "$log.rc"; } | tee "$log"
+rc=$(cat "$log.rc"); rm -f "$log.rc"
+[ "$rc" = 0 ] || exit "$rc"
+make cppcheck
+make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+make distcheck
+
+# One closing line for the whole run, counted from the runners' own output:
+# automake's TAP summaries and Apache::Test's (prove's) totals.
+awk '
+    /^# PASS: /  { pass += $3 }
+    /^# FAIL: /  { fail += $3 }
+    /^# ERROR: / { fail += $3 }
+    /^Files=[0-9]+, Tests=[0-9]+/ { split($2, t, "="); sub(",", "", t[2]); pass += t[2] }
+    END { printf "%d passed, %d failed\n", pass, fail }
+' "$log"
