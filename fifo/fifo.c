@@ -2,6 +2,9 @@
  * fifo.c: the elastic segmented FIFO.  INTERNALS.md describes the layout,
  * the invariants fifo_check() verifies, and the locking rules.
  */
+/* posix_memalign, clock_gettime, pthread_condattr_setclock */
+#define _POSIX_C_SOURCE 200809L
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -14,11 +17,15 @@
 /* How many segments one copy step looks at between two lock round trips. */
 #define FIFO_COPY_BATCH 16
 
+/* Segment data starts on a cache line: memcpy into and out of misaligned
+ * data measurably slows large copies. */
+#define FIFO_SEG_ALIGN 64
+
 struct fifo_seg {
     struct fifo_seg *next;
     size_t start;               /* first unread byte */
     size_t end;                 /* one past the last committed byte */
-    unsigned char data[];       /* segment_size bytes */
+    _Alignas(FIFO_SEG_ALIGN) unsigned char data[];   /* segment_size bytes */
 };
 
 struct fifo {
@@ -243,8 +250,10 @@ static int fifo_reserve_locked(fifo_t *f, void **buf, size_t *avail)
             fifo_link_tail(f, fresh);
             fresh = NULL;
         } else {
+            void *mem = NULL;
             fifo_unlock(f);
-            fresh = malloc(sizeof(*fresh) + f->seg_size);
+            if (posix_memalign(&mem, FIFO_SEG_ALIGN, sizeof(*fresh) + f->seg_size) == 0)
+                fresh = mem;
             fifo_lock(f);
             if (fresh == NULL)
                 rc = FIFO_ENOMEM;

@@ -43,7 +43,9 @@ LogLevel info xsendfile:debug
 LoadModule mpm_event_module $moddir/mod_mpm_event.so
 LoadModule authz_core_module $moddir/mod_authz_core.so
 LoadModule mime_module $moddir/mod_mime.so
+<IfModule !log_config_module>
 LoadModule log_config_module $moddir/mod_log_config.so
+</IfModule>
 LoadModule wsgi_module $moddir/mod_wsgi.so
 LoadModule xsendfile_module $top/.libs/mod_xsendfile.so
 <IfModule unixd_module>
@@ -81,6 +83,7 @@ echo "  logs:              $dir/logs/"
 if [ "${1:-}" = --background ]; then
     "$httpd" -f "$dir/httpd.conf" -k start
     sleep 1
+    [ -f "$dir/logs/httpd.pid" ] || { tail "$dir/logs/error_log"; exit 1; }
     echo "  stop with:         kill \$(cat $dir/logs/httpd.pid); rm -rf $dir"
     exit 0
 fi

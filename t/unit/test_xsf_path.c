@@ -399,7 +399,7 @@ static const char *printable(const char *s, apr_size_t max)
     char *out = apr_palloc(pool, 4 * max + 4), *o = out;
     apr_size_t i;
 
-    for (i = 0; s[i] && i < max; ++i) {
+    for (i = 0; i < max && s[i]; ++i) {
         unsigned char c = (unsigned char)s[i];
 
         if (c < 0x20 || c == 0x7f || c == '#')
