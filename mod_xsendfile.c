@@ -30,6 +30,7 @@
 #include "apr_tables.h"
 
 #include "xsf_path.h"
+#include "xsf_stream.h"
 
 module AP_MODULE_DECLARE_DATA xsendfile_module;
 
@@ -51,6 +52,13 @@ static const char *const xsf_precondition_headers[] = {
 #define XSF_FILTER_EARLY "XSENDFILE"
 #define XSF_FILTER_LATE  "XSENDFILE_LATE"
 
+/* §8 defaults: XSendFileStreamBuffer 16M, XSendFileStreamTimeout 60. */
+#define XSF_STREAM_BUFFER_DEFAULT (16 * 1024 * 1024)
+#define XSF_STREAM_TIMEOUT_DEFAULT apr_time_from_sec(60)
+/* Most bytes handed to the chain in one pass while streaming. */
+#define XSF_STREAM_PASS_MAX (1024 * 1024)
+#define XSF_STREAM_IOV 16
+
 #define XSF_UNSET (-1)
 #define XSF_FLAG(v, dflt) ((v) == XSF_UNSET ? (dflt) : (v))
 
@@ -70,6 +78,8 @@ typedef struct xsf_dir_conf {
     int ignore_last_modified;
     int follow_symlinks;
     int announce;
+    apr_off_t stream_buffer;            /* bytes; XSF_UNSET */
+    apr_interval_time_t stream_timeout; /* XSF_UNSET */
     apr_array_header_t *roots;   /* of xsf_root_t, parents' first */
 } xsf_dir_conf;
 
@@ -84,6 +94,8 @@ static void *xsf_create_dir_conf(apr_pool_t *p, char *dir)
     conf->ignore_last_modified = XSF_UNSET;
     conf->follow_symlinks = XSF_UNSET;
     conf->announce = XSF_UNSET;
+    conf->stream_buffer = XSF_UNSET;
+    conf->stream_timeout = XSF_UNSET;
     conf->roots = apr_array_make(p, 2, sizeof(xsf_root_t));
     return conf;
 }
@@ -107,6 +119,10 @@ static void *xsf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     conf->follow_symlinks = xsf_merge_flag(base->follow_symlinks,
                                            add->follow_symlinks);
     conf->announce = xsf_merge_flag(base->announce, add->announce);
+    conf->stream_buffer = add->stream_buffer == XSF_UNSET ? base->stream_buffer
+                                                          : add->stream_buffer;
+    conf->stream_timeout = add->stream_timeout == XSF_UNSET ? base->stream_timeout
+                                                            : add->stream_timeout;
     /* Roots accumulate: a scope adds to what encloses it, never replaces. */
     conf->roots = apr_array_append(p, base->roots, add->roots);
     return conf;
@@ -138,6 +154,51 @@ static const char *xsf_cmd_path(cmd_parms *cmd, void *dirconf,
     return NULL;
 }
 
+/* XSendFileStreamBuffer <bytes>[K|M|G] */
+static const char *xsf_cmd_stream_buffer(cmd_parms *cmd, void *dirconf,
+                                         const char *arg)
+{
+    xsf_dir_conf *conf = dirconf;
+    char *end;
+    apr_int64_t n = apr_strtoi64(arg, &end, 10);
+    int shift;
+
+    switch (*end) {
+    case '\0': shift = 0; break;
+    case 'k': case 'K': shift = 10; break;
+    case 'm': case 'M': shift = 20; break;
+    case 'g': case 'G': shift = 30; break;
+    default: shift = -1; break;
+    }
+    if (end == arg || n <= 0 || shift < 0 || (shift > 0 && end[1] != '\0')
+        || n > (APR_INT64_MAX >> shift)) {
+        return apr_psprintf(cmd->pool, "XSendFileStreamBuffer: '%s' is not a "
+                            "size (bytes, or a number with K, M or G)", arg);
+    }
+    n <<= shift;
+    if (n < 65536) {
+        return "XSendFileStreamBuffer: at least 64K";
+    }
+    conf->stream_buffer = (apr_off_t)n;
+    return NULL;
+}
+
+/* XSendFileStreamTimeout <seconds> */
+static const char *xsf_cmd_stream_timeout(cmd_parms *cmd, void *dirconf,
+                                          const char *arg)
+{
+    xsf_dir_conf *conf = dirconf;
+    char *end;
+    apr_int64_t seconds = apr_strtoi64(arg, &end, 10);
+
+    if (end == arg || *end != '\0' || seconds <= 0 || seconds > 86400) {
+        return apr_psprintf(cmd->pool, "XSendFileStreamTimeout: '%s' is not a "
+                            "number of seconds from 1 to 86400", arg);
+    }
+    conf->stream_timeout = apr_time_from_sec(seconds);
+    return NULL;
+}
+
 #define XSF_FLAG_CMD(name, field, scope, help) \
     AP_INIT_FLAG(name, ap_set_flag_slot, \
                  (void *)APR_OFFSETOF(xsf_dir_conf, field), scope, help)
@@ -162,6 +223,12 @@ static const command_rec xsf_cmds[] = {
     XSF_FLAG_CMD("XSendFileAnnounce", announce,
                  RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                  "On (default): tell the handler X-Sendfile-Type: X-Sendfile"),
+    AP_INIT_TAKE1("XSendFileStreamBuffer", xsf_cmd_stream_buffer, NULL,
+                  RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                  "bytes a streamed named pipe may buffer (default 16M)"),
+    AP_INIT_TAKE1("XSendFileStreamTimeout", xsf_cmd_stream_timeout, NULL,
+                  RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                  "seconds a streamed named pipe may stay silent (default 60)"),
     {NULL}
 };
 
@@ -420,7 +487,6 @@ static void xsf_describe_file(request_rec *r, const xsf_lookup_result_t *res)
     xsf_unset_header(r, "ETag");
     xsf_unset_header(r, "Last-Modified");
     r->mtime = res->finfo.mtime;
-    ap_set_content_length(r, res->finfo.size);
 }
 
 /*
@@ -464,6 +530,136 @@ static void xsf_insert_file(request_rec *r, apr_bucket_brigade *bb,
 }
 
 /*
+ * Hand httpd an error status for this response: the header filter turns it
+ * into httpd's error page (or the ErrorDocument), which passes through this
+ * filter again and must be let through.
+ */
+static apr_status_t xsf_pass_error(ap_filter_t *f, xsf_ctx *ctx, int status)
+{
+    apr_bucket_brigade *bb = apr_brigade_create(f->r->pool, f->c->bucket_alloc);
+
+    ctx->state = XSF_PASS;
+    APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(status, NULL, f->r->pool,
+                                                       f->c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
+    return ap_pass_brigade(f->next, bb);
+}
+
+/*
+ * End a streamed response that the producer did not finish.  As mod_proxy
+ * does for a backend that broke mid-body: the chunk filter then leaves out
+ * the terminating zero-length chunk, and the connection is closed, so the
+ * client sees a truncated body rather than a short file.
+ */
+static apr_status_t xsf_pass_truncation(ap_filter_t *f)
+{
+    apr_bucket_brigade *bb = apr_brigade_create(f->r->pool, f->c->bucket_alloc);
+
+    f->r->no_cache = 1;
+    f->c->keepalive = AP_CONN_CLOSE;
+    APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL,
+                                                       f->r->pool, f->c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
+    return ap_pass_brigade(f->next, bb);
+}
+
+/*
+ * §8: a named pipe of unknown length.  The reader thread of xsf_stream.c
+ * buffers the producer's bytes; this loop passes them on as they come,
+ * each pass flushed, so the client sees them at once (chunked over
+ * HTTP/1.1, close-delimited over HTTP/1.0, DATA frames over HTTP/2: httpd
+ * frames a body without Content-Length by itself).
+ */
+static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
+                                       const xsf_dir_conf *conf,
+                                       const xsf_lookup_result_t *res,
+                                       int full_semantics)
+{
+    request_rec *r = f->r;
+    conn_rec *c = f->c;
+    apr_off_t buffer = conf->stream_buffer == XSF_UNSET
+                       ? XSF_STREAM_BUFFER_DEFAULT : conf->stream_buffer;
+    apr_interval_time_t idle = conf->stream_timeout == XSF_UNSET
+                               ? XSF_STREAM_TIMEOUT_DEFAULT : conf->stream_timeout;
+    apr_bucket_brigade *bb;
+    xsf_stream_t *stream;
+    xsf_stream_status_t st;
+    apr_status_t rv;
+    int sent = 0;
+
+    ctx->state = XSF_DISCARD;
+    if (full_semantics) {
+        r->status = HTTP_OK;
+        r->status_line = NULL;
+    }
+    /* No length, no ranges, no validators: the bytes do not exist yet. */
+    apr_table_setn(r->headers_out, "Accept-Ranges", "none");
+    if (r->header_only) {
+        bb = apr_brigade_create(r->pool, c->bucket_alloc);
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
+        return ap_pass_brigade(f->next, bb);
+    }
+    rv = xsf_stream_start(&stream, r->pool, res->file, (apr_size_t)buffer, idle);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      "XSF0011: cannot stream %s for %s", res->path, r->uri);
+        return xsf_pass_error(f, ctx, HTTP_INTERNAL_SERVER_ERROR);
+    }
+    bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    for (;;) {
+        struct iovec iov[XSF_STREAM_IOV];
+        apr_size_t n = XSF_STREAM_IOV, i, total = 0;
+
+        st = xsf_stream_next(stream, iov, &n, XSF_STREAM_PASS_MAX);
+        if (st != XSF_STREAM_DATA) {
+            break;
+        }
+        /* Transient buckets point into the fifo: a FLUSH makes the chain
+         * write (or copy) them before ap_pass_brigade returns, and only
+         * then is the fifo told they are consumed. */
+        for (i = 0; i < n; i++) {
+            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_transient_create(
+                iov[i].iov_base, iov[i].iov_len, c->bucket_alloc));
+            total += iov[i].iov_len;
+        }
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
+        rv = ap_pass_brigade(f->next, bb);
+        apr_brigade_cleanup(bb);
+        xsf_stream_consumed(stream, total);
+        if (rv != APR_SUCCESS || c->aborted) {
+            xsf_stream_stop(stream);
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
+                          "XSF0012: client went away while streaming %s", res->path);
+            return rv != APR_SUCCESS ? rv : APR_ECONNABORTED;
+        }
+        sent = 1;
+    }
+    xsf_stream_stop(stream);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "XSF0013: streamed %" APR_UINT64_T_FMT " bytes from %s, "
+                  "at most %" APR_SIZE_T_FMT " bytes buffered",
+                  xsf_stream_bytes_in(stream), res->path,
+                  xsf_stream_peak_memory(stream));
+    if (st == XSF_STREAM_END) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
+        return ap_pass_brigade(f->next, bb);
+    }
+    if (st == XSF_STREAM_IDLE) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "XSF0008: %s sent nothing for %" APR_TIME_T_FMT
+                      " seconds; response aborted", res->path, apr_time_sec(idle));
+    }
+    else {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "XSF0009: reading %s failed; response aborted", res->path);
+    }
+    /* Nothing sent yet: a clean error response is still possible. */
+    return sent ? xsf_pass_truncation(f)
+                : xsf_pass_error(f, ctx, st == XSF_STREAM_IDLE ? HTTP_GATEWAY_TIME_OUT
+                                                               : HTTP_BAD_GATEWAY);
+}
+
+/*
  * Build the response for the file (or the error) once the backend's body is
  * gone, and pass it on.
  */
@@ -473,8 +669,8 @@ static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
     const xsf_dir_conf *conf = ap_get_module_config(r->per_dir_config,
                                                     &xsendfile_module);
     core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
-    apr_bucket_brigade *bb = apr_brigade_create(r->pool, f->c->bucket_alloc);
     xsf_lookup_result_t *res = apr_pcalloc(r->pool, sizeof(*res));
+    apr_bucket_brigade *bb;
     xsf_lookup_opts_t opts;
     xsf_status_t found;
     int full_semantics;
@@ -486,24 +682,13 @@ static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
 
     found = xsf_lookup(r->pool, ctx->value, (const xsf_root_t *)conf->roots->elts,
                        conf->roots->nelts, &opts, res);
-    if (found == XSF_FOUND && res->is_fifo) {
-        res->reason = "named pipes are not served here";
-        found = XSF_NOT_REGULAR;
-    }
     if (found == XSF_FOUND && ctx->temporary && !res->root->allow_delete) {
         res->reason = "X-SendFile-Temporary outside every AllowFileDelete root";
         found = XSF_FORBIDDEN;
     }
     if (found != XSF_FOUND) {
         xsf_log_lookup_failure(r, found, ctx, res);
-        /* httpd's error response (and any ErrorDocument) passes through
-         * this filter again: let it. */
-        ctx->state = XSF_PASS;
-        APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(xsf_http_status(found),
-                                                           NULL, r->pool,
-                                                           f->c->bucket_alloc));
-        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
-        return ap_pass_brigade(f->next, bb);
+        return xsf_pass_error(f, ctx, xsf_http_status(found));
     }
     if (ctx->temporary) {
         apr_pool_cleanup_register(r->pool, res, xsf_delete_temporary,
@@ -517,6 +702,10 @@ static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
     full_semantics = ctx->backend_status == HTTP_OK
                      || ctx->backend_status == HTTP_PARTIAL_CONTENT;
     xsf_describe_file(r, res);
+    if (res->is_fifo) {
+        return xsf_stream_respond(f, ctx, conf, res, full_semantics);
+    }
+    ap_set_content_length(r, res->finfo.size);
     if (full_semantics) {
         int cond;
 
@@ -528,6 +717,7 @@ static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
             r->status = cond;
         }
     }
+    bb = apr_brigade_create(r->pool, f->c->bucket_alloc);
     if (r->status == HTTP_OK || !full_semantics) {
         xsf_insert_file(r, bb, res->file, res->finfo.size);
     }

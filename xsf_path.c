@@ -521,13 +521,11 @@ static const char *xsf_path_below(const char *dir, const char *path)
 }
 
 /*
- * The components of a relative path with "." and empty ones dropped and
- * ".." applied.  Returns -1 where ".." would climb above the start (SPEC
- * §3: never above the root the value is resolved against), else the count.
+ * The components of a relative path, without empty and "." ones.
  * *trailing_slash: the path ended in '/', so it must name a directory.
  */
-static int xsf_split(apr_pool_t *p, const char *rel, const char ***comps,
-                     int *trailing_slash)
+static int xsf_components(apr_pool_t *p, const char *rel, const char ***comps,
+                          int *trailing_slash)
 {
     apr_size_t len = strlen(rel);
     const char **c = apr_palloc(p, (len / 2 + 1) * sizeof(*c));
@@ -537,20 +535,37 @@ static int xsf_split(apr_pool_t *p, const char *rel, const char ***comps,
     while (*rel) {
         apr_size_t clen = strcspn(rel, "/");
 
-        if (clen == 2 && rel[0] == '.' && rel[1] == '.') {
-            if (n == 0)
-                return -1;
-            --n;
-        }
-        else if (clen > 0 && !(clen == 1 && rel[0] == '.')) {
+        if (clen > 0 && !(clen == 1 && rel[0] == '.'))
             c[n++] = apr_pstrmemdup(p, rel, clen);
-        }
         rel += clen;
         while (*rel == '/')
             ++rel;
     }
     *comps = c;
     return n;
+}
+
+static int xsf_is_dotdot(const char *comp)
+{
+    return comp[0] == '.' && comp[1] == '.' && comp[2] == '\0';
+}
+
+/*
+ * Apply ".." lexically, in place.  Returns the new count, or -1 where ".."
+ * would climb above the start (SPEC §3: never above the root the value is
+ * resolved against).
+ */
+static int xsf_normalise(const char **comps, int n)
+{
+    int i, out = 0;
+
+    for (i = 0; i < n; ++i) {
+        if (!xsf_is_dotdot(comps[i]))
+            comps[out++] = comps[i];
+        else if (out-- == 0)
+            return -1;
+    }
+    return out;
 }
 
 static const char *xsf_join(apr_pool_t *p, const char *dir, const char **comps, int n)
@@ -604,14 +619,19 @@ static int xsf_openat_nofollow(int dirfd, const char *name, int flags)
 }
 
 /*
- * The portable RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS: one component at a
- * time, each with O_NOFOLLOW.  With no symlink followed, ".." may be applied
- * lexically.  Returns a descriptor, or -1 with errno (ELOOP: a symlink).
+ * The portable RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS: one component at a time,
+ * each with O_NOFOLLOW, from `dirfd` downwards.  ".." returns to the
+ * descriptor the walk came from instead of opening "..", so a directory
+ * renamed away meanwhile cannot lead above `dirfd`; and like openat2 the
+ * walk opens every component a ".." cancels, so "link/.." is a symlink met,
+ * "file/.." is ENOTDIR.  Returns a descriptor, or -1 with errno (ELOOP: a
+ * symlink, EXDEV: ".." above `dirfd`).
  */
 static int xsf_walk_beneath(apr_pool_t *p, int dirfd, const char *rel, int flags)
 {
     const char **comps;
-    int trailing_slash, n, i, cur = dirfd, fd;
+    int trailing_slash, n, i, depth = 0, fd = -1, err;
+    int *dirs;
 
 #ifdef PATH_MAX
     /* as the kernel would: the same names fail with or without openat2 */
@@ -620,33 +640,35 @@ static int xsf_walk_beneath(apr_pool_t *p, int dirfd, const char *rel, int flags
         return -1;
     }
 #endif
-    n = xsf_split(p, rel, &comps, &trailing_slash);
-    if (n < 0) {
-        errno = EXDEV;
-        return -1;
-    }
-    if (n == 0)
-        return openat(dirfd, ".", flags | O_DIRECTORY);
-    for (i = 0; i < n - 1; ++i) {
-        int next = xsf_openat_nofollow(cur, comps[i], XSF_O_DIR);
+    n = xsf_components(p, rel, &comps, &trailing_slash);
+    dirs = apr_palloc(p, (apr_size_t)(n + 1) * sizeof(*dirs));
+    dirs[0] = dirfd;
+    for (i = 0; i < n - 1 || (i == n - 1 && xsf_is_dotdot(comps[i])); ++i) {
+        if (!xsf_is_dotdot(comps[i])) {
+            int next = xsf_openat_nofollow(dirs[depth], comps[i], XSF_O_DIR);
 
-        if (cur != dirfd) {
-            int err = errno;
-
-            close(cur);
-            errno = err;
+            if (next < 0)
+                goto done;
+            dirs[++depth] = next;
         }
-        if (next < 0)
-            return -1;
-        cur = next;
+        else if (depth == 0) {
+            errno = EXDEV;
+            goto done;
+        }
+        else {
+            close(dirs[depth--]);
+        }
     }
-    fd = xsf_openat_nofollow(cur, comps[n - 1], flags | (trailing_slash ? O_DIRECTORY : 0));
-    if (cur != dirfd) {
-        int err = errno;
-
-        close(cur);
-        errno = err;
-    }
+    if (i == n)
+        fd = openat(dirs[depth], ".", flags | O_DIRECTORY);
+    else
+        fd = xsf_openat_nofollow(dirs[depth], comps[i],
+                                 flags | (trailing_slash ? O_DIRECTORY : 0));
+done:
+    err = errno;
+    while (depth > 0)
+        close(dirs[depth--]);
+    errno = err;
     return fd;
 }
 
@@ -910,7 +932,7 @@ static xsf_status_t xsf_try_root(xsf_lookup_ctx_t *ctx, int i, const char *rel)
     struct stat st;
     xsf_status_t status;
 
-    n = xsf_split(ctx->p, rel, &comps, &trailing_slash);
+    n = xsf_normalise(comps, xsf_components(ctx->p, rel, &comps, &trailing_slash));
     name = xsf_join(ctx->p, ctx->roots[i].path, comps, n < 0 ? 0 : n);
     if (n < 0) {
         ctx->result->reason = apr_psprintf(ctx->p, "%.512s (%s value): '..' climbs above "

@@ -363,11 +363,12 @@ int fifo_chunked_decode(fifo_chunked_decoder_t *dec, const void *in, size_t len,
 
 /* ---- encoder ---- */
 
-/* "<hex>\r\n" into buf (at least 19 bytes); returns its length. */
-static size_t fifo_chunked_header(char *buf, size_t len)
+/* Writes a chunk-size line "<hex>\r\n" for a chunk of len > 0 bytes. */
+static int fifo_chunked_size_line_out(fifo_t *out, size_t len)
 {
     static const char digits[] = "0123456789abcdef";
-    char tmp[16];
+    char tmp[2 * sizeof(size_t)];
+    char line[2 * sizeof(size_t) + 2];
     size_t n = 0;
     size_t i = 0;
 
@@ -376,19 +377,18 @@ static size_t fifo_chunked_header(char *buf, size_t len)
         len >>= 4;
     } while (len > 0);
     while (n > 0)
-        buf[i++] = tmp[--n];
-    buf[i++] = '\r';
-    buf[i++] = '\n';
-    return i;
+        line[i++] = tmp[--n];
+    line[i++] = '\r';
+    line[i++] = '\n';
+    return fifo_write(out, line, i);
 }
 
 int fifo_chunked_encode(fifo_t *out, const void *data, size_t len)
 {
-    char head[2 * sizeof(size_t) + 3];
     int rc = FIFO_OK;
 
     if (len > 0) {
-        rc = fifo_write(out, head, fifo_chunked_header(head, len));
+        rc = fifo_chunked_size_line_out(out, len);
         if (rc == FIFO_OK)
             rc = fifo_write(out, data, len);
         if (rc == FIFO_OK)
@@ -399,13 +399,12 @@ int fifo_chunked_encode(fifo_t *out, const void *data, size_t len)
 
 int fifo_chunked_encode_fifo(fifo_t *out, fifo_t *in, size_t len)
 {
-    char head[2 * sizeof(size_t) + 3];
     int rc = FIFO_OK;
 
     if (len > fifo_length(in))
         rc = FIFO_EINVAL;
     else if (len > 0)
-        rc = fifo_write(out, head, fifo_chunked_header(head, len));
+        rc = fifo_chunked_size_line_out(out, len);
     while (rc == FIFO_OK && len > 0) {
         struct iovec iov[16];
         size_t n = fifo_peek_iov(in, iov, 16, len);

@@ -67,7 +67,6 @@ static void fuzz_round_trip(const uint8_t *data, size_t size, size_t seg)
     size_t i = 0;
     unsigned char *enc;
     size_t enclen;
-    struct outcome r;
 
     while (pos < size) {
         size_t n = 1 + data[i++ % size] % 97;     /* chunk sizes from the data */
@@ -87,13 +86,13 @@ static void fuzz_round_trip(const uint8_t *data, size_t size, size_t seg)
         fifo_t *out = fifo_create(seg, 0, 0);
         size_t used = 0;
         int rc = fifo_chunked_decode(dec, enc, enclen, &used, out);
-        r.outlen = fifo_length(out);
-        r.out = malloc(r.outlen + 1);
-        fifo_read(out, r.out, r.outlen);
-        if (rc != FIFO_EOF || used != enclen || r.outlen != size
-            || (size > 0 && memcmp(r.out, data, size) != 0))
+        size_t outlen = fifo_length(out);
+        unsigned char *back = malloc(outlen + 1);
+        fifo_read(out, back, outlen);
+        if (rc != FIFO_EOF || used != enclen || outlen != size
+            || (size > 0 && memcmp(back, data, size) != 0))
             abort();
-        free(r.out);
+        free(back);
         fifo_chunked_decoder_destroy(dec);
         fifo_destroy(out);
     }

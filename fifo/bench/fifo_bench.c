@@ -296,7 +296,9 @@ int main(void)
     static const size_t segs[] = { 64 * 1024, 1024 * 1024, 4 * 1024 * 1024 };
     static const char *seg_names[] = { "64 KiB", "1 MiB", "4 MiB" };
     double copy;
-    double ev = 0;
+#ifdef FIFO_BENCH_LIBEVENT
+    double ev;
+#endif
     size_t i;
 
     source = malloc(SOURCE);
@@ -320,10 +322,11 @@ int main(void)
         double c = mibs(single_total, best(run_chunked, segs[i], single_total));
 
         printf("| %s | %.0f | %.0f | %.2fx | %.0f | ", seg_names[i], a, copy, a / copy, b);
-        if (ev > 0)
-            printf("%.0f | %.2fx ", ev, b / ev);
-        else
-            printf("n/a | n/a ");
+#ifdef FIFO_BENCH_LIBEVENT
+        printf("%.0f | %.2fx ", ev, b / ev);
+#else
+        printf("n/a | n/a ");
+#endif
         printf("| %.0f | %.0f | %.2fx |\n", c, copy, c / copy);
         fflush(stdout);
     }
@@ -334,5 +337,5 @@ int main(void)
     free(chunked_input);
     free(source);
     free(dest);
-    return sink == 0x5a ? 0 : 0;
+    return 0;
 }

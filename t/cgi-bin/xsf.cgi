@@ -6,6 +6,13 @@
 #   hdr=N:V     any further header (repeatable)
 #   body=N      N bytes of body, written `chunk` bytes at a time (default 4096)
 #   marker=F    create file F once all but the last body byte are written
+#   pipe=P      create the named pipe P, start a producer writing into it
+#               and answer X-SendFile: P at once (SPEC §8).  The producer:
+#               psize=N bytes (the pattern of XSF::Test::stream_block),
+#               pstall=S seconds of silence after pstall_after=N bytes,
+#               pdone=F created once everything is written,
+#               pepipe=F created when a write fails with EPIPE;
+#               nowriter=1 starts no producer at all.
 # Values are percent-decoded once, so a test sends %25 for a literal %.
 use strict;
 use warnings;
@@ -22,10 +29,13 @@ for my $kv (split /&/, $ENV{QUERY_STRING} // '') {
 }
 my %q = map { $_->[0] => $_->[1] } @pairs;
 
+start_producer(\%q) if defined $q{pipe};
+
 my $out = '';
 $out .= "Status: $q{status}\r\n" if defined $q{status};
 $out .= "Content-Type: $q{ctype}\r\n" if defined $q{ctype};
 $out .= "X-SendFile: $q{file}\r\n" if defined $q{file};
+$out .= "X-SendFile: $q{pipe}\r\n" if defined $q{pipe};
 $out .= "X-SendFile-Temporary: $q{tmp}\r\n" if defined $q{tmp};
 $out .= "X-Accel-Redirect: $q{accel}\r\n" if defined $q{accel};
 $out .= "X-SendFile-Encoding: $q{enc}\r\n" if defined $q{enc};
@@ -55,3 +65,43 @@ if (defined $q{marker}) {
 print 'b' if $left == 1;
 close STDOUT;
 exit 0;
+
+sub start_producer {
+    my $q = shift;
+    use POSIX qw(mkfifo setsid _exit);
+    unlink $q->{pipe};
+    mkfifo($q->{pipe}, 0600) or die "mkfifo $q->{pipe}: $!";
+    return if $q->{nowriter};
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    return if $pid;
+    # The producer: detached from the CGI's output, or httpd would wait for it.
+    setsid();
+    open STDIN, '<', '/dev/null';
+    open STDOUT, '>', '/dev/null';
+    open STDERR, '>', '/dev/null';
+    $SIG{PIPE} = 'IGNORE';
+    open my $fh, '>:raw', $q->{pipe} or _exit(1);   # blocks until httpd opens it
+    my $left = $q->{psize} // 0;
+    my $stall_after = $q->{pstall_after} // -1;
+    my ($i, $written) = (0, 0);
+    while ($left > 0) {
+        my $block = sprintf("%015d\n", $i++) x 4096;   # 64 KiB
+        $block = substr($block, 0, $left) if $left < length $block;
+        if ($stall_after >= 0 && $written >= $stall_after) {
+            sleep $q->{pstall};
+            $stall_after = -1;
+        }
+        unless (syswrite($fh, $block) == length $block) {
+            if ($!{EPIPE} && $q->{pepipe}) {
+                open my $m, '>', $q->{pepipe}; close $m;
+            }
+            _exit(2);
+        }
+        $left -= length $block;
+        $written += length $block;
+    }
+    close $fh;
+    if ($q->{pdone}) { open my $m, '>', $q->{pdone}; close $m; }
+    _exit(0);
+}

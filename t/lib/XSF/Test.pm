@@ -14,7 +14,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(docroot files_dir make_file backend_url qenc
                  raw_request raw_exchange read_response file_bytes
-                 header_list);
+                 header_list stream_sha256 port);
 
 sub docroot { Apache::Test::vars('documentroot') }
 sub files_dir { docroot() . '/files' }
@@ -76,6 +76,24 @@ sub backend_url {
     }
     return @q ? "$base?" . join('&', @q) : $base;
 }
+
+# SHA-256 (hex) of the first $size bytes of the producer's pattern
+# (t/cgi-bin/xsf.cgi: 64 KiB blocks of a 16-byte line numbered by block).
+sub stream_sha256 {
+    my $size = shift;
+    require Digest::SHA;
+    my $sha = Digest::SHA->new(256);
+    my $i = 0;
+    while ($size > 0) {
+        my $block = sprintf("%015d\n", $i++) x 4096;
+        $block = substr($block, 0, $size) if $size < length $block;
+        $sha->add($block);
+        $size -= length $block;
+    }
+    return $sha->hexdigest;
+}
+
+sub port { Apache::Test::vars('port') }
 
 # ---- raw HTTP/1.1 on one keep-alive connection ----
 
