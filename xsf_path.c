@@ -630,7 +630,7 @@ static int xsf_openat_nofollow(int dirfd, const char *name, int flags)
 static int xsf_walk_beneath(apr_pool_t *p, int dirfd, const char *rel, int flags)
 {
     const char **comps;
-    int trailing_slash, n, i, depth = 0, fd = -1, err;
+    int trailing_slash, n, i, last, depth = 0, fd = -1, err;
     int *dirs;
 
 #ifdef PATH_MAX
@@ -643,7 +643,9 @@ static int xsf_walk_beneath(apr_pool_t *p, int dirfd, const char *rel, int flags
     n = xsf_components(p, rel, &comps, &trailing_slash);
     dirs = apr_palloc(p, (apr_size_t)(n + 1) * sizeof(*dirs));
     dirs[0] = dirfd;
-    for (i = 0; i < n - 1 || (i == n - 1 && xsf_is_dotdot(comps[i])); ++i) {
+    /* the component opened with the caller's flags; n: "." of where ".." led */
+    last = n == 0 || xsf_is_dotdot(comps[n - 1]) ? n : n - 1;
+    for (i = 0; i < last; ++i) {
         if (!xsf_is_dotdot(comps[i])) {
             int next = xsf_openat_nofollow(dirs[depth], comps[i], XSF_O_DIR);
 
@@ -659,10 +661,10 @@ static int xsf_walk_beneath(apr_pool_t *p, int dirfd, const char *rel, int flags
             close(dirs[depth--]);
         }
     }
-    if (i == n)
+    if (last == n)
         fd = openat(dirs[depth], ".", flags | O_DIRECTORY);
     else
-        fd = xsf_openat_nofollow(dirs[depth], comps[i],
+        fd = xsf_openat_nofollow(dirs[depth], comps[last],
                                  flags | (trailing_slash ? O_DIRECTORY : 0));
 done:
     err = errno;
@@ -932,7 +934,8 @@ static xsf_status_t xsf_try_root(xsf_lookup_ctx_t *ctx, int i, const char *rel)
     struct stat st;
     xsf_status_t status;
 
-    n = xsf_normalise(comps, xsf_components(ctx->p, rel, &comps, &trailing_slash));
+    n = xsf_components(ctx->p, rel, &comps, &trailing_slash);
+    n = xsf_normalise(comps, n);
     name = xsf_join(ctx->p, ctx->roots[i].path, comps, n < 0 ? 0 : n);
     if (n < 0) {
         ctx->result->reason = apr_psprintf(ctx->p, "%.512s (%s value): '..' climbs above "

@@ -176,6 +176,12 @@ static const row_t rows[] = {
     { "link-cross-abs", 0, XSF_FOUND, "b/only-b.txt" },
     { "link-cross", ONLY_A, XSF_OUTSIDE, NULL },
     { "link-cross", NO_FOLLOW, XSF_FORBIDDEN, NULL },
+    { "link-dir/../plain.txt", 0, XSF_FOUND, "a/plain.txt" },
+    { "link-deep/../inner.txt", 0, XSF_FOUND, "a/sub/inner.txt" }, /* ".." after a link: physical */
+    { "link-deep/../inner.txt", NO_FOLLOW, XSF_FORBIDDEN, NULL },
+    { "link-escape-dir/../a/plain.txt", 0, XSF_FOUND, "a/plain.txt" }, /* lands inside again */
+    { "plain.txt/../plain.txt", 0, XSF_NOT_FOUND, NULL },
+    { "missing/../plain.txt", 0, XSF_NOT_FOUND, NULL },
     { "loop1", 0, XSF_NOT_FOUND, NULL },
     { "dangling", 0, XSF_NOT_FOUND, NULL },
 
@@ -257,6 +263,7 @@ static void make_tree(void)
         bail(top);
     make_dir("a");
     make_dir("a/sub");
+    make_dir("a/sub/deeper");
     make_dir("b");
     make_dir("a2");
     make_dir("outside");
@@ -289,6 +296,7 @@ static void make_tree(void)
     make_link("chain3", "a/chain2");
     make_link("plain.txt", "a/chain3");
     make_link("sub", "a/link-dir");
+    make_link("sub/deeper", "a/link-deep");
     make_link("/", "a/link-root");
     make_link("../outside/secret.txt", "a/link-escape");
     make_link("../outside", "a/link-escape-dir");
