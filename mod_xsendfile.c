@@ -46,6 +46,9 @@ static const char *const xsf_precondition_headers[] = {
     "If-Range", NULL
 };
 
+/* Set in r->notes of a request that X-Accel-Redirect sends elsewhere. */
+#define XSF_NOTE_ACCEL "xsendfile-accel-redirect"
+
 /* Set in r->notes while httpd builds its own error response. */
 #define XSF_NOTE_ERROR_RESPONSE "xsendfile-error-response"
 
@@ -78,6 +81,7 @@ typedef struct xsf_dir_conf {
     int ignore_last_modified;
     int follow_symlinks;
     int announce;
+    int internal;                       /* XSendFileInternal */
     apr_off_t stream_buffer;            /* bytes; XSF_UNSET */
     apr_interval_time_t stream_timeout; /* XSF_UNSET */
     apr_array_header_t *roots;   /* of xsf_root_t, parents' first */
@@ -94,6 +98,7 @@ static void *xsf_create_dir_conf(apr_pool_t *p, char *dir)
     conf->ignore_last_modified = XSF_UNSET;
     conf->follow_symlinks = XSF_UNSET;
     conf->announce = XSF_UNSET;
+    conf->internal = XSF_UNSET;
     conf->stream_buffer = XSF_UNSET;
     conf->stream_timeout = XSF_UNSET;
     conf->roots = apr_array_make(p, 2, sizeof(xsf_root_t));
@@ -119,6 +124,7 @@ static void *xsf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     conf->follow_symlinks = xsf_merge_flag(base->follow_symlinks,
                                            add->follow_symlinks);
     conf->announce = xsf_merge_flag(base->announce, add->announce);
+    conf->internal = xsf_merge_flag(base->internal, add->internal);
     conf->stream_buffer = add->stream_buffer == XSF_UNSET ? base->stream_buffer
                                                           : add->stream_buffer;
     conf->stream_timeout = add->stream_timeout == XSF_UNSET ? base->stream_timeout
@@ -223,6 +229,8 @@ static const command_rec xsf_cmds[] = {
     XSF_FLAG_CMD("XSendFileAnnounce", announce,
                  RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                  "On (default): tell the handler X-Sendfile-Type: X-Sendfile"),
+    XSF_FLAG_CMD("XSendFileInternal", internal, ACCESS_CONF,
+                 "On: 404 to clients; reachable only through X-Accel-Redirect"),
     AP_INIT_TAKE1("XSendFileStreamBuffer", xsf_cmd_stream_buffer, NULL,
                   RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                   "bytes a streamed named pipe may buffer (default 16M)"),
@@ -308,6 +316,7 @@ typedef struct xsf_ctx {
     const char *value;           /* the trigger header's value */
     int temporary;               /* X-SendFile-Temporary */
     int value_is_encoded;        /* X-SendFile-Encoding: url */
+    int accel;                   /* X-Accel-Redirect: value is a URI (§7) */
     int backend_status;
     const char *backend_etag;
     const char *backend_last_modified;
@@ -345,14 +354,17 @@ static xsf_ctx *xsf_take_triggers(request_rec *r)
     const char *file = xsf_get_header(r, XSF_HDR_FILE);
     const char *temporary = xsf_get_header(r, XSF_HDR_TEMPORARY);
     const char *encoding = xsf_get_header(r, XSF_HDR_ENCODING);
+    const char *accel = xsf_get_header(r, XSF_HDR_ACCEL);
     xsf_ctx *ctx = NULL;
 
-    if (file != NULL || temporary != NULL) {
+    if (file != NULL || temporary != NULL || accel != NULL) {
         ctx = apr_pcalloc(r->pool, sizeof(*ctx));
         ctx->state = XSF_COLLECT;
-        /* Both present is a backend bug; the one that deletes nothing wins. */
-        ctx->temporary = file == NULL;
-        ctx->value = file != NULL ? file : temporary;
+        /* Several at once is a backend bug; the plain file wins, then the
+         * one that deletes nothing. */
+        ctx->temporary = file == NULL && temporary != NULL;
+        ctx->accel = file == NULL && temporary == NULL;
+        ctx->value = file != NULL ? file : temporary != NULL ? temporary : accel;
         ctx->value_is_encoded = encoding != NULL && strcasecmp(encoding, "url") == 0;
         ctx->backend_status = r->status;
         ctx->backend_etag = xsf_get_header(r, "ETag");
@@ -660,6 +672,66 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
 }
 
 /*
+ * §7: is `uri` an acceptable X-Accel-Redirect target?  An absolute path,
+ * optionally with a query; once percent-decoded no NUL and no `..` segment
+ * (httpd would fold it, letting a backend climb out of the location it
+ * meant).  The path is handed to httpd still encoded: httpd decodes it.
+ */
+static int xsf_accel_uri_ok(apr_pool_t *p, const char *uri)
+{
+    char *path;
+    const char *seg;
+    apr_size_t len;
+
+    if (uri[0] != '/') {
+        return 0;
+    }
+    path = apr_pstrndup(p, uri, strcspn(uri, "?"));
+    if (ap_unescape_url_keep2f(path, 1) == HTTP_BAD_REQUEST) {
+        return 0;
+    }
+    for (seg = path; *seg != '\0'; seg += len) {
+        seg += strspn(seg, "/");
+        len = strcspn(seg, "/");
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/*
+ * X-Accel-Redirect: an internal redirect, as nginx makes it.  The new
+ * request is served (and its response sent) before this returns.  As for
+ * a CGI's local Location: the method becomes GET (HEAD stays HEAD) and the
+ * request body, already read by the backend, is gone.
+ */
+static apr_status_t xsf_accel_redirect(ap_filter_t *f, xsf_ctx *ctx)
+{
+    request_rec *r = f->r;
+
+    if (!xsf_accel_uri_ok(r->pool, ctx->value)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "XSF0014: X-Accel-Redirect '%s' for %s refused: not an "
+                      "absolute path, or a NUL or '..' in it", ctx->value, r->uri);
+        return xsf_pass_error(f, ctx, HTTP_NOT_FOUND);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "XSF0015: X-Accel-Redirect to %s for %s", ctx->value, r->uri);
+    if (r->method_number != M_GET && !r->header_only) {
+        r->method = "GET";
+        r->method_number = M_GET;
+    }
+    apr_table_unset(r->headers_in, "Content-Length");
+    apr_table_unset(r->headers_in, "Transfer-Encoding");
+    apr_table_setn(r->notes, XSF_NOTE_ACCEL, "1");
+    /* Whatever the handler or httpd still sends for this request stops here. */
+    ctx->state = XSF_DISCARD;
+    ap_internal_redirect(ctx->value, r);
+    return APR_SUCCESS;
+}
+
+/*
  * Build the response for the file (or the error) once the backend's body is
  * gone, and pass it on.
  */
@@ -675,6 +747,9 @@ static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
     xsf_status_t found;
     int full_semantics;
 
+    if (ctx->accel) {
+        return xsf_accel_redirect(f, ctx);
+    }
     opts.unescape = XSF_FLAG(conf->unescape, 1);
     opts.value_is_encoded = ctx->value_is_encoded;
     opts.follow_symlinks = XSF_FLAG(conf->follow_symlinks, 1);
@@ -770,11 +845,28 @@ static apr_status_t xsf_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
  * Hooks
  * ------------------------------------------------------------------------ */
 
+/* Did X-Accel-Redirect lead here (this request, or the one it is part of)? */
+static int xsf_is_accel_target(const request_rec *r)
+{
+    for (; r != NULL; r = r->main) {
+        if (r->prev != NULL && apr_table_get(r->prev->notes, XSF_NOTE_ACCEL)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int xsf_fixups(request_rec *r)
 {
     const xsf_dir_conf *conf = ap_get_module_config(r->per_dir_config,
                                                     &xsendfile_module);
 
+    /* §7: an XSendFileInternal location does not exist for clients. */
+    if (XSF_FLAG(conf->internal, 0) && !xsf_is_accel_target(r)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "XSF0016: %s is XSendFileInternal: 404 to a client", r->uri);
+        return HTTP_NOT_FOUND;
+    }
     if (XSF_FLAG(conf->enabled, 0)) {
         xsf_set_offload_headers(r, conf);
         xsf_hide_preconditions(r);

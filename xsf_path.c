@@ -30,6 +30,9 @@
  * is opened O_NONBLOCK|O_NOCTTY and checked afterwards.  O_NONBLOCK also
  * keeps a FIFO with no writer from blocking the worker (SPEC §8).
  */
+#ifdef HAVE_CONFIG_H
+#include "config.h"                 /* HAVE_LINUX_OPENAT2_H */
+#endif
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1               /* O_PATH */
 #endif
@@ -49,8 +52,8 @@
 #include "xsf_path.h"
 
 /*
- * configure checks for linux/openat2.h; direct builds (the fuzzer) ask the
- * compiler.  -DXSF_PORTABLE builds as for a system with neither openat2 nor
+ * configure checks for linux/openat2.h (config.h); direct builds (the
+ * fuzzer) ask the compiler.  -DXSF_PORTABLE builds as for a system with neither openat2 nor
  * O_PATH, so that the unit tests run the portable code on Linux too.
  */
 #if defined(__linux__) && !defined(HAVE_LINUX_OPENAT2_H) && defined(__has_include)

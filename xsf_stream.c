@@ -138,7 +138,13 @@ apr_status_t xsf_stream_start(xsf_stream_t **stream, apr_pool_t *p, apr_file_t *
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    s->fifo = fifo_create(XSF_STREAM_SEGMENT, buffer, FIFO_THREADSAFE);
+    /* The fifo may hold up to two segments and a spare beyond its
+     * high-water mark; leave room for them so that memory stays below
+     * `buffer` plus one segment (SPEC §8). */
+    s->fifo = fifo_create(XSF_STREAM_SEGMENT,
+                          buffer > 3 * XSF_STREAM_SEGMENT ? buffer - 2 * XSF_STREAM_SEGMENT
+                                                          : XSF_STREAM_SEGMENT,
+                          FIFO_THREADSAFE);
     if (s->fifo == NULL) {
         return APR_ENOMEM;
     }
