@@ -1,6 +1,7 @@
 #!/bin/sh
 # Every test: install what is missing, build, then the C unit tests and the
-# Apache::Test suite (make check), cppcheck, a fuzz smoke run of each
+# Apache::Test suite (make check, event MPM), the MPM-sensitive part of the
+# suite again under prefork and worker, cppcheck, a fuzz smoke run of each
 # target (FUZZ_SECONDS, default 60) and make distcheck.
 #
 #   scripts/test.sh [--no-install]
@@ -17,6 +18,13 @@ make -j2
 { make check 2>&1; echo $? > "$log.rc"; } | tee "$log"
 rc=$(cat "$log.rc"); rm -f "$log.rc"
 [ "$rc" = 0 ] || exit "$rc"
+for mpm in prefork worker; do
+    { XSF_MPM=$mpm make check-local \
+          TEST_FILES="t/semantics.t t/body.t t/stream.t" 2>&1; echo $? > "$log.rc"; } \
+        | tee -a "$log"
+    rc=$(cat "$log.rc"); rm -f "$log.rc"
+    [ "$rc" = 0 ] || exit "$rc"
+done
 make cppcheck
 make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 make distcheck
