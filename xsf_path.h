@@ -64,8 +64,11 @@ const char *xsf_root_canonicalise(apr_pool_t *p, const char *configured, const c
 
 /*
  * Decode `value` into the ordered candidates of SPEC §3 and open the first
- * that exists inside one of `roots` (SPEC §4).  All allocations and the open
- * file live in `p`.
+ * that exists inside one of `roots` (SPEC §4).  The first candidate (and,
+ * for a relative one, the first root in order) that names anything decides:
+ * a later one is tried only where this one names nothing (ENOENT, ENOTDIR).
+ * All allocations and the open file live in `p`; the descriptor is
+ * close-on-exec.
  */
 xsf_status_t xsf_lookup(apr_pool_t *p, const char *value,
                         const xsf_root_t *roots, int nroots,
@@ -73,9 +76,11 @@ xsf_status_t xsf_lookup(apr_pool_t *p, const char *value,
                         xsf_lookup_result_t *result);
 
 /*
- * Delete the file a lookup opened (X-SendFile-Temporary), only if the name
- * under its root still refers to the same file that was opened.
- * Returns APR_SUCCESS, or the error of the unlink.
+ * Delete the file a lookup opened (X-SendFile-Temporary), only if
+ * result->root has allow_delete (else EACCES) and the name under that root
+ * still refers to the file that was opened (else ESTALE).  Call it before
+ * the pool of the lookup is destroyed.
+ * Returns APR_SUCCESS, or the error (APR_FROM_OS_ERROR(errno)).
  */
 apr_status_t xsf_unlink_opened(apr_pool_t *p, const xsf_lookup_result_t *result);
 
