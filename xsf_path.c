@@ -14,8 +14,8 @@
  *   - Linux 5.6+: openat2(2) with RESOLVE_BENEATH, plus RESOLVE_NO_SYMLINKS
  *     where XSendFileFollowSymlinks is Off;
  *   - elsewhere, or where openat2 is refused with ENOSYS: one openat(2) per
- *     component with O_NOFOLLOW, which proves "beneath" for paths without
- *     symlinks (".." has been checked lexically first);
+ *     component with O_NOFOLLOW, ".." going back to the descriptor the walk
+ *     came from, which proves "beneath" for paths without symlinks;
  *   - a symlink that leaves the root it was met in (RESOLVE_BENEATH refuses
  *     every such link, and every absolute link) may still land inside a root
  *     in scope, which SPEC §4 allows: realpath(3) names the target, the root
@@ -53,8 +53,9 @@
 
 /*
  * configure checks for linux/openat2.h (config.h); direct builds (the
- * fuzzer) ask the compiler.  -DXSF_PORTABLE builds as for a system with neither openat2 nor
- * O_PATH, so that the unit tests run the portable code on Linux too.
+ * fuzzer) ask the compiler.  -DXSF_NO_OPENAT2 builds as for a kernel
+ * before 5.6 (RHEL 8), -DXSF_NO_OPENAT2 -DXSF_NO_O_PATH as for a BSD, so
+ * that the unit tests and the fuzzer run the portable code on Linux too.
  */
 #if defined(__linux__) && !defined(HAVE_LINUX_OPENAT2_H) && defined(__has_include)
 #if __has_include(<linux/openat2.h>)
@@ -62,7 +63,7 @@
 #endif
 #endif
 
-#if defined(HAVE_LINUX_OPENAT2_H) && !defined(XSF_PORTABLE)
+#if defined(HAVE_LINUX_OPENAT2_H) && !defined(XSF_NO_OPENAT2)
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #ifdef SYS_openat2
@@ -70,7 +71,7 @@
 #endif
 #endif
 
-#if defined(O_PATH) && !defined(XSF_PORTABLE)
+#if defined(O_PATH) && !defined(XSF_NO_O_PATH)
 #define XSF_HAVE_O_PATH 1
 #endif
 
@@ -525,7 +526,8 @@ static const char *xsf_path_below(const char *dir, const char *path)
 
 /*
  * The components of a relative path, without empty and "." ones.
- * *trailing_slash: the path ended in '/', so it must name a directory.
+ * *trailing_slash: a '/' follows the last component ("file/", "file/."),
+ * so it must name a directory, as the kernel would insist.
  */
 static int xsf_components(apr_pool_t *p, const char *rel, const char ***comps,
                           int *trailing_slash)
@@ -534,12 +536,14 @@ static int xsf_components(apr_pool_t *p, const char *rel, const char ***comps,
     const char **c = apr_palloc(p, (len / 2 + 1) * sizeof(*c));
     int n = 0;
 
-    *trailing_slash = len > 0 && rel[len - 1] == '/';
+    *trailing_slash = 0;
     while (*rel) {
         apr_size_t clen = strcspn(rel, "/");
 
-        if (clen > 0 && !(clen == 1 && rel[0] == '.'))
+        if (clen > 0 && !(clen == 1 && rel[0] == '.')) {
             c[n++] = apr_pstrmemdup(p, rel, clen);
+            *trailing_slash = rel[clen] == '/';
+        }
         rel += clen;
         while (*rel == '/')
             ++rel;

@@ -12,7 +12,8 @@
 # seeds it when present (read only), fuzz/TARGET.dict is used when present.
 # Exit status: 0 no crash; 1 a crash, timeout or leak (the log and the
 # reproducer are kept, their directory printed); 2 usage or build error.
-# Environment: CC (default clang), FUZZ_ARGS (extra libFuzzer options).
+# Environment: CC (default clang), FUZZ_CFLAGS (extra compiler flags, e.g.
+# -DXSF_NO_OPENAT2), FUZZ_ARGS (extra libFuzzer options).
 set -eu
 
 usage() {
@@ -45,7 +46,7 @@ bin=$work/$target
 
 # shellcheck disable=SC2086 # word splitting of the flag lists is wanted
 ${CC:-clang} -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    $(apr-1-config --cppflags --includes) -I"$top" -I"$top/fifo" -I"$top/t/unit" \
+    ${FUZZ_CFLAGS:-} $(apr-1-config --cppflags --includes) -I"$top" -I"$top/fifo" -I"$top/t/unit" \
     "$src" $sources $libs $(apr-1-config --link-ld --libs) -o "$bin" || {
     echo "$0: building $target failed" >&2
     rm -rf "$work"

@@ -49,7 +49,7 @@ my @failures = (
     ['a decoded NUL', files_dir() . '/hello.txt%00.pdf', 500, 'XSF0002'],
 );
 
-plan tests => @statuses * 3 + @failures * 10 + 3 * 6 + 24;
+plan tests => @statuses * 3 + @failures * 10 + 3 * 6 + 26;
 
 for my $kind (qw(cgi proxy wsgi)) {
     my $res = GET backend_url($kind, file => $file, ctype => 'application/x-custom',
@@ -152,3 +152,10 @@ is($res->header('X-Seen-Accel-Mapping'), 'none', "a client's X-Accel-Mapping nev
 is($res->header('X-Seen-Preconditions'), '', 'the handler does not see If-None-Match');
 $res = GET(backend_url('cgi-noannounce'), 'X-Sendfile-Type' => 'X-Sendfile');
 is($res->header('X-Seen-Sendfile-Type'), 'none', "XSendFileAnnounce Off: no announcement, and not the client's");
+
+# The handler itself fails after the header was parsed (a malformed CGI
+# header line): httpd sends its own 500, and the trigger header, which CGI
+# put in err_headers_out, must not ride along on it.
+$res = GET backend_url('cgi', file => $file, hdr => 'a broken header line');
+is($res->code, 500, 'a CGI with a malformed header: 500 from httpd');
+no_triggers($res, 'httpd\'s own error page');

@@ -10,8 +10,9 @@
  *   link-to-a -> a
  *
  * and looks up a table of header values, each with the status and the file
- * a user would get.  Compiled with -DXSF_PORTABLE, xsf_path.c uses neither
- * openat2 nor O_PATH, and the same table must give the same answers.
+ * a user would get.  Compiled with -DXSF_NO_OPENAT2 (kernels before 5.6),
+ * and with -DXSF_NO_OPENAT2 -DXSF_NO_O_PATH (BSDs), xsf_path.c takes its
+ * portable paths, and the same table must give the same answers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -151,6 +152,9 @@ static const row_t rows[] = {
 
     /* directories, trailing '/', order of roots */
     { "plain.txt/", 0, XSF_NOT_FOUND, NULL },
+    { "plain.txt/.", 0, XSF_NOT_FOUND, NULL },
+    { "fifo/./", 0, XSF_NOT_FOUND, NULL },
+    { "sub/.", 0, XSF_NOT_REGULAR, NULL },
     { "sub/", 0, XSF_NOT_REGULAR, NULL },
     { "sub", 0, XSF_NOT_REGULAR, NULL },
     { ".", 0, XSF_NOT_REGULAR, NULL },

@@ -22,7 +22,9 @@ if ($name === '' || strpos($name, '/') !== false || strpos($name, '..') !== fals
 $path = $_SERVER['DOCUMENT_ROOT'] . '/files/fw/' . $name;
 
 BinaryFileResponse::trustXSendfileTypeHeader();
-$response = new BinaryFileResponse($path);
+// A Content-Type of our own: prepare() would otherwise guess one with the
+// symfony/mime component, which this test machine does not install.
+$response = new BinaryFileResponse($path, 200, ['Content-Type' => 'application/octet-stream']);
 $response->setContentDisposition(ResponseHeaderBag::DISPOSITION_ATTACHMENT, $name, 'download.bin');
 $response->prepare($request);
 
