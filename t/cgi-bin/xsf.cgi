@@ -45,6 +45,7 @@ for my $p (grep { $_->[0] eq 'hdr' } @pairs) {
 # What the handler was told (SPEC §2): the module's announcement, never the client's.
 $out .= "X-Seen-Sendfile-Type: " . ($ENV{HTTP_X_SENDFILE_TYPE} // 'none') . "\r\n";
 $out .= "X-Seen-Accel-Mapping: " . ($ENV{HTTP_X_ACCEL_MAPPING} // 'none') . "\r\n";
+$out .= "X-Seen-Method: $ENV{REQUEST_METHOD}\r\n";
 $out .= "X-Seen-Preconditions: " . join(',', grep { $ENV{$_} }
     qw(HTTP_IF_MATCH HTTP_IF_NONE_MATCH HTTP_IF_MODIFIED_SINCE
        HTTP_IF_UNMODIFIED_SINCE HTTP_IF_RANGE)) . "\r\n";
