@@ -49,6 +49,20 @@ static const char *const xsf_precondition_headers[] = {
 /* Set in r->notes of a request that X-Accel-Redirect sends elsewhere. */
 #define XSF_NOTE_ACCEL "xsendfile-accel-redirect"
 
+/* The backend's Content-Type, for the X-Accel-Redirect target (r->notes). */
+#define XSF_NOTE_ACCEL_TYPE "xsendfile-accel-content-type"
+
+/*
+ * Headers of a backend's response that describe the download rather than
+ * its body; nginx keeps them across X-Accel-Redirect, and so does this
+ * module.  CGI's are in err_headers_out, which httpd carries into the
+ * redirected request; mod_proxy's and mod_wsgi's are in headers_out, which
+ * it does not.
+ */
+static const char *const xsf_accel_kept_headers[] = {
+    "Content-Disposition", "Set-Cookie", "Cache-Control", "Expires", NULL
+};
+
 /* Set in r->notes while httpd builds its own error response. */
 #define XSF_NOTE_ERROR_RESPONSE "xsendfile-error-response"
 
@@ -700,6 +714,30 @@ static int xsf_accel_uri_ok(apr_pool_t *p, const char *uri)
     return 1;
 }
 
+static int xsf_copy_to_err_headers(void *rec, const char *key, const char *value)
+{
+    request_rec *r = rec;
+
+    apr_table_addn(r->err_headers_out, key, value);
+    return 1;
+}
+
+/* See xsf_accel_kept_headers; the Content-Type is applied by xsf_fixups
+ * of the target request, where a static handler would guess one. */
+static void xsf_keep_accel_headers(request_rec *r)
+{
+    int i;
+
+    for (i = 0; xsf_accel_kept_headers[i] != NULL; i++) {
+        apr_table_do(xsf_copy_to_err_headers, r, r->headers_out,
+                     xsf_accel_kept_headers[i], NULL);
+        apr_table_unset(r->headers_out, xsf_accel_kept_headers[i]);
+    }
+    if (r->content_type != NULL) {
+        apr_table_setn(r->notes, XSF_NOTE_ACCEL_TYPE, r->content_type);
+    }
+}
+
 /*
  * X-Accel-Redirect: an internal redirect, as nginx makes it.  The new
  * request is served (and its response sent) before this returns.  As for
@@ -724,6 +762,7 @@ static apr_status_t xsf_accel_redirect(ap_filter_t *f, xsf_ctx *ctx)
     }
     apr_table_unset(r->headers_in, "Content-Length");
     apr_table_unset(r->headers_in, "Transfer-Encoding");
+    xsf_keep_accel_headers(r);
     apr_table_setn(r->notes, XSF_NOTE_ACCEL, "1");
     /* Whatever the handler or httpd still sends for this request stops here. */
     ctx->state = XSF_DISCARD;
@@ -845,27 +884,40 @@ static apr_status_t xsf_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
  * Hooks
  * ------------------------------------------------------------------------ */
 
-/* Did X-Accel-Redirect lead here (this request, or the one it is part of)? */
-static int xsf_is_accel_target(const request_rec *r)
+/*
+ * The request whose X-Accel-Redirect led here (to this request, or to the
+ * one it is a subrequest of), or NULL.
+ */
+static const request_rec *xsf_accel_origin(const request_rec *r)
 {
     for (; r != NULL; r = r->main) {
         if (r->prev != NULL && apr_table_get(r->prev->notes, XSF_NOTE_ACCEL)) {
-            return 1;
+            return r->prev;
         }
     }
-    return 0;
+    return NULL;
 }
 
 static int xsf_fixups(request_rec *r)
 {
     const xsf_dir_conf *conf = ap_get_module_config(r->per_dir_config,
                                                     &xsendfile_module);
+    const request_rec *origin = xsf_accel_origin(r);
 
     /* §7: an XSendFileInternal location does not exist for clients. */
-    if (XSF_FLAG(conf->internal, 0) && !xsf_is_accel_target(r)) {
+    if (XSF_FLAG(conf->internal, 0) && origin == NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "XSF0016: %s is XSendFileInternal: 404 to a client", r->uri);
         return HTTP_NOT_FOUND;
+    }
+    /* The backend's Content-Type beats a guess from the target's name, as
+     * for X-SendFile (§5); a target handler that sets one still wins. */
+    if (origin != NULL && r->main == NULL) {
+        const char *type = apr_table_get(origin->notes, XSF_NOTE_ACCEL_TYPE);
+
+        if (type != NULL) {
+            ap_set_content_type(r, type);
+        }
     }
     if (XSF_FLAG(conf->enabled, 0)) {
         xsf_set_offload_headers(r, conf);
@@ -907,15 +959,18 @@ static void xsf_insert_late_filter(request_rec *r)
 
 /*
  * httpd is about to send its own error page (the handler failed, or the
- * filter itself asked for 404/403/500).  Trigger headers from
- * err_headers_out survive into it, so the filter must strip them but must
- * not serve a file as the body of httpd's error.
+ * filter itself asked for 404/403/500).  Trigger headers in
+ * err_headers_out survive into it, so they must go, but no file may be
+ * served as the body of httpd's error.  `Header always set` adds its
+ * headers in a filter inserted now, at APR_HOOK_LAST: a late instance of
+ * ours inserted after it strips those too.
  */
 static void xsf_insert_error_filter(request_rec *r)
 {
     if (xsf_enabled(r)) {
         apr_table_setn(r->notes, XSF_NOTE_ERROR_RESPONSE, "1");
         xsf_strip_triggers(r);
+        ap_add_output_filter(XSF_FILTER_LATE, NULL, r, r->connection);
     }
 }
 
@@ -929,7 +984,7 @@ static void xsf_register_hooks(apr_pool_t *p)
     ap_hook_insert_filter(xsf_insert_early_filter, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_insert_filter(xsf_insert_late_filter, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_insert_error_filter(xsf_insert_error_filter, NULL, NULL,
-                                APR_HOOK_MIDDLE);
+                                APR_HOOK_REALLY_LAST);
     ap_hook_fixups(xsf_fixups, NULL, NULL, APR_HOOK_REALLY_LAST);
 }
 

@@ -404,7 +404,8 @@ static apr_ssize_t xsf_rfc2047_decode(apr_pool_t *p, const char *in, char *out)
 /*
  * Add a candidate unless an earlier one has the same name.  A NUL, CR or
  * LF, or an empty name, means the backend sent garbage (SPEC §3): the whole
- * value is refused rather than trying the next reading of it.
+ * value is refused rather than trying the next reading of it.  Returns
+ * XSF_FOUND (meaning: go on) or XSF_BAD_VALUE, as do its callers below.
  */
 static xsf_status_t xsf_add_candidate(apr_pool_t *p, xsf_candidate_t *c, int *n,
                                       const char *name, apr_size_t len,
@@ -575,13 +576,28 @@ static int xsf_normalise(const char **comps, int n)
     return out;
 }
 
+/* dir + "/" + each component, in one allocation (values may be 64 KiB). */
 static const char *xsf_join(apr_pool_t *p, const char *dir, const char **comps, int n)
 {
-    const char *path = dir;
+    apr_size_t dlen = strcmp(dir, "/") == 0 ? 0 : strlen(dir), len = dlen;
+    char *path, *o;
     int i;
 
     for (i = 0; i < n; ++i)
-        path = apr_pstrcat(p, path, strcmp(path, "/") == 0 ? "" : "/", comps[i], NULL);
+        len += 1 + strlen(comps[i]);
+    if (n == 0)
+        return dir;
+    path = apr_palloc(p, len + 1);
+    memcpy(path, dir, dlen);
+    o = path + dlen;
+    for (i = 0; i < n; ++i) {
+        apr_size_t clen = strlen(comps[i]);
+
+        *o++ = '/';
+        memcpy(o, comps[i], clen);
+        o += clen;
+    }
+    *o = '\0';
     return path;
 }
 
@@ -1050,6 +1066,8 @@ xsf_status_t xsf_lookup(apr_pool_t *p, const char *value,
     int n, i;
 
     memset(result, 0, sizeof(*result));
+    if (value == NULL)
+        value = "";             /* refused below as empty */
     if (nroots <= 0) {
         result->reason = "no XSendFilePath in scope: add one naming the directory "
                          "the backend's files are in";

@@ -211,11 +211,12 @@ fd_count() {
 
 # wrk_run URL CONNECTIONS SECONDS [wrk options]: prints "REQ_PER_SEC
 # BYTES_PER_SEC ERRORS", ERRORS counting socket errors and non-2xx/3xx
-# responses.
+# responses.  wrk's default 2 s timeout would count a 256 MiB response
+# shared among several connections as an error.
 wrk_run() {
     url=$1 conns=$2 secs=$3
     shift 3
-    wrk -t2 -c"$conns" -d"${secs}s" "$@" "$url" | awk '
+    wrk -t2 -c"$conns" -d"${secs}s" --timeout 30s "$@" "$url" | awk '
         function bytes(s,   n, u) {
             n = s + 0; u = s; sub(/^[0-9.]+/, "", u)
             if (u == "KB") n *= 1024; else if (u == "MB") n *= 1048576

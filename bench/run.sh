@@ -21,7 +21,7 @@
 #     the bytes each write-type syscall carried.
 #
 # Environment: BENCH_SECONDS (per wrk run, default 5), BENCH_ROUNDS
-# (default 3), XSF_ORIG_SO (default: Debian's module in apxs' LIBEXECDIR),
+# (default 5), XSF_ORIG_SO (default: Debian's module in apxs' LIBEXECDIR),
 # APXS, HTTPD, XSF_KEEP=1 keeps the scratch tree.  Never run in CI.
 set -eu
 . "$(dirname "$0")/lib.sh"
@@ -29,7 +29,7 @@ set -eu
 so=${1:-$bench_top/.libs/mod_xsendfile.so}
 orig_so=${XSF_ORIG_SO:-$bench_moddir/mod_xsendfile.so}
 seconds=${BENCH_SECONDS:-5}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 
 [ -f "$so" ] || { echo "$0: no module at $so (build first)" >&2; exit 2; }
 # `make install` of this project overwrites Debian's file at the same path.
@@ -242,13 +242,14 @@ ratio '1 MiB via WSGI: X-SendFile / app read loop' wsgi-xsf wsgi-read 5 0
 echo "   wrk errors (non-2xx/3xx, socket errors) over all runs: $errors"
 echo
 
-# ---- 3. strace: sendfile(2) carries the bytes ----
-workers=$(worker_pids new)
+# ---- 3. strace: sendfile(2) carries the bytes; syscalls per request ----
+# strace_workers INSTANCE OUTPUT [strace options]: trace the instance's
+# workers in the background until stop_strace.
 strace_workers() {
-    out=$1
-    shift
+    inst=$1 out=$2
+    shift 2
     # shellcheck disable=SC2046
-    strace -f -q -o "$out" "$@" $(for p in $workers; do printf -- '-p %s ' "$p"; done) &
+    strace -f -q -o "$out" "$@" $(for p in $(worker_pids "$inst"); do printf -- '-p %s ' "$p"; done) &
     tracer=$!
     sleep 1
 }
@@ -258,13 +259,13 @@ stop_strace() {
 }
 
 echo "3. strace -c -f -p <workers> during ${seconds} s of 4 KiB X-SendFile (wrk -c32):"
-strace_workers "$work/strace-c" -c
+strace_workers new "$work/strace-c" -c
 wrk_run "$(url_of new /asis/xsf-small.asis)" 32 "$seconds" > /dev/null
 stop_strace
 sed 's/^/   /' "$work/strace-c" | head -n 16
 
 echo "   bytes written per syscall while 2 x 256 MiB go out through X-SendFile:"
-strace_workers "$work/strace-bytes" -e trace=sendfile,write,writev
+strace_workers new "$work/strace-bytes" -e trace=sendfile,write,writev
 for _ in 1 2; do
     curl -s -o /dev/null "$(url_of new /asis/xsf-large.asis)"
 done
@@ -277,4 +278,35 @@ awk '
     }
     END { for (n in bytes) printf "   %-9s %6d calls %14d bytes\n", n, calls[n], bytes[n] }' \
     "$work/strace-bytes" | sort
+
+# Syscall counts do not depend on what else the machine runs, unlike
+# req/s: on a busy or virtualised machine they are the steadier measure of
+# the work per request.  Connection-level calls (accept, epoll, futex)
+# are left out: 500 requests share one keep-alive connection (ab -k -c1).
+echo
+echo "   syscalls per 4 KiB request (strace -c of the workers, ab -k -n 500 -c 1):"
+profiles=
+for v in small-xsf:new:/asis/xsf-small.asis small-inline:new:/asis/inline-small.asis \
+         small-orig:orig:/asis/xsf-small.asis small-static:new:/static/small.bin; do
+    name=${v%%:*} inst=${v#*:} inst=${inst%%:*} path=${v#*:*:}
+    strace_workers "$inst" "$work/sc-$name" -c
+    ab -q -k -n 500 -c 1 "$(url_of "$inst" "$path")" > /dev/null
+    stop_strace
+    profiles="$profiles $work/sc-$name"
+done
+# shellcheck disable=SC2086
+awk '
+    FNR == 1 { f++; names[f] = FILENAME; sub(/.*sc-/, "", names[f]) }
+    $1 ~ /^[0-9.]+$/ && $NF !~ /^(total|epoll_wait|epoll_ctl|futex|accept4|shutdown|fcntl)$/ {
+        calls[$NF, f] = $4; seen[$NF] = 1
+    }
+    END {
+        printf "   %-12s", "syscall"; for (i = 1; i <= f; i++) printf " %13s", names[i]; printf "\n"
+        for (s in seen) {
+            printf "   %-12s", s
+            for (i = 1; i <= f; i++) { printf " %13.2f", calls[s, i] / 500; total[i] += calls[s, i] / 500 }
+            printf "\n"
+        }
+        printf "   %-12s", "total"; for (i = 1; i <= f; i++) printf " %13.2f", total[i]; printf "\n"
+    }' $profiles
 [ "$errors" = 0 ]

@@ -11,7 +11,7 @@ use XSF::Test;
 my $store = docroot() . '/store';
 my $want = file_bytes(make_file('file name.txt', 3000, $store));
 
-plan tests => 30;
+plan tests => 36;
 
 my $static_url = '/store-direct/file%20name.txt';
 my $static = GET $static_url;
@@ -22,6 +22,18 @@ for my $kind (qw(cgi proxy wsgi)) {
     is($res->code, 200, "$kind: X-Accel-Redirect to a static Alias: 200");
     ok($res->content eq $want, "$kind: the target's bytes, not the backend's body");
     ok(!defined $res->header('X-Accel-Redirect'), "$kind: no X-Accel-Redirect reaches the client");
+}
+
+# The headers that describe the download survive the redirect, whichever
+# table the backend put them in (CGI: err_headers_out; proxy, WSGI: headers_out).
+for my $kind (qw(cgi proxy wsgi)) {
+    my $res = GET backend_url($kind, accel => '/protected/plain.txt',
+                              ctype => 'application/x-report',
+                              hdr => 'Content-Disposition: attachment; filename="r.txt"');
+    is($res->header('Content-Disposition'), 'attachment; filename="r.txt"',
+       "$kind: Content-Disposition kept across the redirect");
+    is($res->header('Content-Type'), 'application/x-report',
+       "$kind: the backend's Content-Type beats the target's guess");
 }
 
 my $res = GET '/protected/file%20name.txt';

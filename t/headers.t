@@ -49,7 +49,7 @@ my @failures = (
     ['a decoded NUL', files_dir() . '/hello.txt%00.pdf', 500, 'XSF0002'],
 );
 
-plan tests => @statuses * 3 + @failures * 10 + 3 * 6 + 26;
+plan tests => @statuses * 3 + @failures * 10 + 3 * 6 + 28;
 
 for my $kind (qw(cgi proxy wsgi)) {
     my $res = GET backend_url($kind, file => $file, ctype => 'application/x-custom',
@@ -159,3 +159,8 @@ is($res->header('X-Seen-Sendfile-Type'), 'none', "XSendFileAnnounce Off: no anno
 $res = GET backend_url('cgi', file => $file, hdr => 'a broken header line');
 is($res->code, 500, 'a CGI with a malformed header: 500 from httpd');
 no_triggers($res, 'httpd\'s own error page');
+
+# `Header always set X-SendFile` on a response httpd generates itself (404).
+$res = GET '/hdr-always/missing.txt';
+is($res->code, 404, 'Header always set on httpd\'s 404: still 404');
+no_triggers($res, 'Header always set on httpd\'s 404');

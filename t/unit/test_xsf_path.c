@@ -516,6 +516,8 @@ static void test_no_root(void)
                 "no root in scope: XSF_NO_ROOT");
     tap_ok(res.reason && strstr(res.reason, "XSendFilePath"),
            "no root in scope: the log names XSendFilePath");
+    tap_is_long(xsf_lookup(pool, NULL, roots, 2, &opts, &res), XSF_BAD_VALUE,
+                "no value at all: XSF_BAD_VALUE");
 }
 
 static apr_os_file_t os_fd(apr_file_t *f)
