@@ -544,12 +544,15 @@ static void xsf_set_validators(request_rec *r, const xsf_dir_conf *conf,
 static void xsf_insert_file(request_rec *r, apr_bucket_brigade *bb,
                             apr_file_t *file, apr_off_t size)
 {
-    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
     apr_bucket *e = apr_brigade_insert_file(bb, file, 0, size, r->pool);
 
 #if APR_HAS_MMAP
-    if (core->enable_mmap == ENABLE_MMAP_OFF) {
-        (void)apr_bucket_file_enable_mmap(e, 0);
+    {
+        const core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+
+        if (core->enable_mmap == ENABLE_MMAP_OFF) {
+            (void)apr_bucket_file_enable_mmap(e, 0);
+        }
     }
 #endif
     (void)apr_bucket_file_set_buf_size(e, ap_get_read_buf_size(r));

@@ -109,8 +109,10 @@ static void *APR_THREAD_FUNC xsf_stream_reader(apr_thread_t *thread, void *data)
     apr_time_t last_data = apr_time_now();
 
     (void)thread;
-    while (!apr_atomic_read32(&s->stop) && xsf_stream_fill(s, &last_data)) {
-        continue;
+    while (!apr_atomic_read32(&s->stop)) {
+        if (!xsf_stream_fill(s, &last_data)) {
+            break;
+        }
     }
     if (apr_atomic_read32(&s->stop)) {
         s->outcome = XSF_STREAM_ERROR;
