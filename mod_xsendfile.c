@@ -170,6 +170,7 @@ static const char *xsf_cmd_path(cmd_parms *cmd, void *dirconf,
     }
     root = apr_array_push(conf->roots);
     root->path = canonical;
+    root->configured = path;
     root->allow_delete = option != NULL;
     return NULL;
 }
@@ -427,6 +428,7 @@ static void xsf_log_lookup_failure(request_rec *r, xsf_status_t status,
         [XSF_FORBIDDEN] = "XSF0005",
         [XSF_NOT_REGULAR] = "XSF0006",
         [XSF_NO_ROOT] = "XSF0007",
+        [XSF_ERROR] = "XSF0017",
     };
 
     if (status == XSF_NO_ROOT) {
@@ -446,6 +448,7 @@ static int xsf_http_status(xsf_status_t status)
 {
     switch (status) {
     case XSF_BAD_VALUE:
+    case XSF_ERROR:
         return HTTP_INTERNAL_SERVER_ERROR;
     case XSF_NOT_FOUND:
         return HTTP_NOT_FOUND;
@@ -495,7 +498,9 @@ static void xsf_derive_content_type(request_rec *r)
  */
 static void xsf_describe_file(request_rec *r, const xsf_lookup_result_t *res)
 {
-    r->filename = apr_pstrdup(r->pool, res->path);
+    /* The name the backend gave, as static serving would have it: mod_mime
+     * types a symlink by its own name, not by its target's. */
+    r->filename = apr_pstrdup(r->pool, res->name != NULL ? res->name : res->path);
     r->finfo = res->finfo;
     r->finfo.fname = r->filename;
 
@@ -812,7 +817,8 @@ static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
                                   apr_pool_cleanup_null);
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "XSF0001: serving %s for %s", res->path, r->uri);
+                  "XSF0001: serving %s (%s value) for %s", res->path,
+                  res->decoding != NULL ? res->decoding : "?", r->uri);
 
     /* §5: 200 and 206 get full HTTP semantics, recomputed here; any other
      * status keeps its code with the file as its body. */

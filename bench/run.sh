@@ -282,31 +282,41 @@ awk '
 # Syscall counts do not depend on what else the machine runs, unlike
 # req/s: on a busy or virtualised machine they are the steadier measure of
 # the work per request.  Connection-level calls (accept, epoll, futex)
-# are left out: 500 requests share one keep-alive connection (ab -k -c1).
+# are left out: the requests share one keep-alive connection (ab -k -c1).
+#
+# syscall_table REQUESTS NAME:INSTANCE:PATH...
+syscall_table() {
+    n=$1
+    shift
+    profiles=
+    for v in "$@"; do
+        name=${v%%:*} inst=${v#*:} inst=${inst%%:*} path=${v#*:*:}
+        strace_workers "$inst" "$work/sc-$name" -c
+        ab -q -k -n "$n" -c 1 "$(url_of "$inst" "$path")" > /dev/null
+        stop_strace
+        profiles="$profiles $work/sc-$name"
+    done
+    # shellcheck disable=SC2086
+    awk -v n="$n" '
+        FNR == 1 { f++; names[f] = FILENAME; sub(/.*sc-/, "", names[f]) }
+        $1 ~ /^[0-9.]+$/ && $NF !~ /^(total|epoll_wait|epoll_ctl|futex|accept4|shutdown|fcntl)$/ {
+            calls[$NF, f] = $4; seen[$NF] = 1
+        }
+        END {
+            printf "   %-12s", "syscall"; for (i = 1; i <= f; i++) printf " %13s", names[i]; printf "\n"
+            for (s in seen) {
+                printf "   %-12s", s
+                for (i = 1; i <= f; i++) { printf " %13.2f", calls[s, i] / n; total[i] += calls[s, i] / n }
+                printf "\n"
+            }
+            printf "   %-12s", "total"; for (i = 1; i <= f; i++) printf " %13.2f", total[i]; printf "\n"
+        }' $profiles
+}
+
 echo
 echo "   syscalls per 4 KiB request (strace -c of the workers, ab -k -n 500 -c 1):"
-profiles=
-for v in small-xsf:new:/asis/xsf-small.asis small-inline:new:/asis/inline-small.asis \
-         small-orig:orig:/asis/xsf-small.asis small-static:new:/static/small.bin; do
-    name=${v%%:*} inst=${v#*:} inst=${inst%%:*} path=${v#*:*:}
-    strace_workers "$inst" "$work/sc-$name" -c
-    ab -q -k -n 500 -c 1 "$(url_of "$inst" "$path")" > /dev/null
-    stop_strace
-    profiles="$profiles $work/sc-$name"
-done
-# shellcheck disable=SC2086
-awk '
-    FNR == 1 { f++; names[f] = FILENAME; sub(/.*sc-/, "", names[f]) }
-    $1 ~ /^[0-9.]+$/ && $NF !~ /^(total|epoll_wait|epoll_ctl|futex|accept4|shutdown|fcntl)$/ {
-        calls[$NF, f] = $4; seen[$NF] = 1
-    }
-    END {
-        printf "   %-12s", "syscall"; for (i = 1; i <= f; i++) printf " %13s", names[i]; printf "\n"
-        for (s in seen) {
-            printf "   %-12s", s
-            for (i = 1; i <= f; i++) { printf " %13.2f", calls[s, i] / 500; total[i] += calls[s, i] / 500 }
-            printf "\n"
-        }
-        printf "   %-12s", "total"; for (i = 1; i <= f; i++) printf " %13.2f", total[i]; printf "\n"
-    }' $profiles
+syscall_table 500 small-xsf:new:/asis/xsf-small.asis small-inline:new:/asis/inline-small.asis \
+    small-orig:orig:/asis/xsf-small.asis small-static:new:/static/small.bin
+echo "   syscalls per 256 MiB request (ab -k -n 4 -c 1):"
+syscall_table 4 large-xsf:new:/asis/xsf-large.asis large-static:new:/static/large.bin
 [ "$errors" = 0 ]

@@ -12,6 +12,8 @@ my $txt = make_file('headers/notes.txt', 100);
 my $targz = make_file('headers/archive.tar.gz', 300);
 my $want = file_bytes($file);
 my $secret = docroot() . '/other/secret.txt';
+my $unreadable = make_file('headers/root-only.txt', 10);
+chmod 0600, $unreadable;
 my $error_log = Apache::Test::vars('t_logs') . '/error_log';
 
 sub log_size { -s $error_log // 0 }
@@ -46,6 +48,8 @@ my @failures = (
     ['a directory', files_dir() . '/sub', 403, 'XSF0006'],
     ['climbing out with ..', files_dir() . '/../other/secret.txt', 403, 'XSF0004'],
     ['prefix trick /files vs /files2', files_dir() . '2/x.txt', 403, 'XSF0004'],
+    # httpd runs as an unprivileged user: a root-only file is unreadable.
+    ['permission denied', $unreadable, 403, 'XSF0005'],
     ['a decoded NUL', files_dir() . '/hello.txt%00.pdf', 500, 'XSF0002'],
 );
 

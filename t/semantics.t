@@ -18,6 +18,8 @@ my %backends = (
     cgi   => backend_url('cgi', file => $path),
     proxy => backend_url('proxy', file => $path),
     wsgi  => backend_url('wsgi', file => $path),
+    'wsgi-embedded' => backend_url('wsgi-embedded', file => $path),
+    lua   => backend_url('lua', file => $path),
     # Werkzeug answers a Range itself with 206 and its own Content-Range.
     cgi206 => backend_url('cgi', file => $path, status => '206 Partial Content',
                           hdr => 'Content-Range: bytes 0-9/100000',

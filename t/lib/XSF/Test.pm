@@ -67,7 +67,8 @@ sub qenc {
 sub backend_url {
     my ($kind, @params) = @_;
     my %prefix = (cgi => '/cgi-bin/xsf.cgi', proxy => '/proxy/xsf.cgi',
-                  wsgi => '/wsgi', backend => '/backend/xsf.cgi');
+                  wsgi => '/wsgi', backend => '/backend/xsf.cgi',
+                  'wsgi-embedded' => '/wsgi-embedded', lua => '/lua');
     my $base = $prefix{$kind} // "/$kind/xsf.cgi";
     my @q;
     while (@params) {
