@@ -848,12 +848,31 @@ static apr_status_t xsf_file_cleanup(void *file)
 }
 
 /* The canonical path of the opened inode, for r->filename and logs. */
-static const char *xsf_canonical_path(apr_pool_t *p, const char *name, const struct stat *st)
+static const char *xsf_canonical_path(apr_pool_t *p, apr_os_file_t fd, const char *name,
+                                      const struct stat *st)
 {
-    char *canonical = realpath(name, NULL);
+    char *canonical;
     const char *path = name;
     struct stat now;
 
+#ifdef __linux__
+    {
+        /* The kernel names the very inode opened, in one system call,
+         * where realpath(3) would readlink every component. */
+        char link[64], buf[PATH_MAX];
+        ssize_t n;
+
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, buf, sizeof(buf) - 1);
+        if (n > 0 && buf[0] == '/') {
+            buf[n] = '\0';
+            return apr_pstrdup(p, buf);
+        }
+    }
+#else
+    (void)fd;
+#endif
+    canonical = realpath(name, NULL);
     if (canonical != NULL) {
         if (stat(canonical, &now) == 0 && now.st_dev == st->st_dev
             && now.st_ino == st->st_ino)
@@ -936,8 +955,8 @@ static xsf_status_t xsf_accept(xsf_lookup_ctx_t *ctx, int probe, const struct st
         res->file = NULL;
         return xsf_errno_status(ctx, rv, name);
     }
-    res->path = xsf_canonical_path(ctx->p, apr_pstrcat(ctx->p, route->root->path, "/",
-                                                       route->rel, NULL), st);
+    res->path = xsf_canonical_path(ctx->p, fd, apr_pstrcat(ctx->p, route->root->path, "/",
+                                                           route->rel, NULL), st);
     res->finfo.fname = res->path;
     res->name = name;
     res->root = route->root;

@@ -14,11 +14,13 @@
 #     compared with XSendFileStreamBuffer;
 #  2. wrk, ROUNDS rounds, the variants interleaved within each round, medians:
 #     4 KiB: X-SendFile from an .asis backend / the same bytes inline in an
-#            .asis file / the original module;
+#            .asis file / the original module / Apache's static serving;
 #     256 MiB: X-SendFile / Apache's static serving;
 #     1 MiB from a WSGI backend: X-SendFile / the app's own read loop;
-#  3. strace of the workers during X-SendFile runs: the syscall summary and
-#     the bytes each write-type syscall carried.
+#  3. strace of the workers: the syscall summary of an X-SendFile run, the
+#     bytes each write-type syscall carried, and syscalls per request of
+#     each 4 KiB and 256 MiB variant (exact counts, unlike req/s on a busy
+#     machine).
 #
 # Environment: BENCH_SECONDS (per wrk run, default 5), BENCH_ROUNDS
 # (default 5), XSF_ORIG_SO (default: Debian's module in apxs' LIBEXECDIR),
@@ -38,7 +40,7 @@ if [ ! -f "$orig_so" ] || grep -q XSendFileStreamBuffer "$orig_so"; then
          "libapache2-mod-xsendfile, or set XSF_ORIG_SO)" >&2
     exit 2
 fi
-for tool in wrk curl strace; do
+for tool in wrk curl strace ab; do
     command -v $tool >/dev/null || { echo "$0: $tool is missing" >&2; exit 2; }
 done
 
@@ -96,12 +98,17 @@ echo "module: $so; original: $orig_so"
 echo
 
 # ---- 1. streaming a named pipe: worker memory against the buffer bound ----
+# One line per worker: pid VmRSS VmHWM (KiB).
+sample_workers() {
+    for p in $(worker_pids new); do
+        echo "$p $(vm_kib "$p" VmRSS) $(vm_kib "$p" VmHWM)"
+    done
+}
+
 # The workers' resident memory before any stream is the baseline; the
 # stream's cost is the peak during a run minus that.
 baseline=$work/rss-baseline
-for p in $(worker_pids new); do
-    echo "$p $(vm_kib "$p" VmRSS)"
-done > "$baseline"
+sample_workers > "$baseline"
 
 # fifo_run LABEL PATH BUFFER_MIB [curl options]
 fifo_run() {
@@ -115,9 +122,7 @@ fifo_run() {
     head -c 4G /dev/zero > "$fifo" &
     producer=$!
     while :; do
-        for p in $(worker_pids new); do
-            echo "$p $(vm_kib "$p" VmRSS) $(vm_kib "$p" VmHWM)"
-        done
+        sample_workers
         sleep 1
     done > "$samples" &
     sampler=$!
@@ -129,9 +134,7 @@ fifo_run() {
     kill "$sampler"
     kill "$producer" 2>/dev/null || true
     wait "$producer" 2>/dev/null || true
-    for p in $(worker_pids new); do
-        echo "$p $(vm_kib "$p" VmRSS) $(vm_kib "$p" VmHWM)"
-    done >> "$samples"
+    sample_workers >> "$samples"
     awk -v label="$label" -v got="$got" -v secs="$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" \
         -v bound="$bound" '
         FNR == NR { base[$1] = $2; next }

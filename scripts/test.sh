@@ -2,7 +2,8 @@
 # Every test: install what is missing, build, then the C unit tests and the
 # Apache::Test suite (make check, event MPM), the MPM-sensitive part of the
 # suite again under prefork and worker, cppcheck, a fuzz smoke run of each
-# target (FUZZ_SECONDS, default 60) and make distcheck.
+# target (FUZZ_SECONDS, default 60), the RPM build, the suite against an
+# ASan/UBSan build, and make distcheck.
 #
 #   scripts/test.sh [--no-install]
 set -eu
@@ -27,6 +28,10 @@ for mpm in prefork worker; do
 done
 make cppcheck
 make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+make rpm-check
+{ make check-asan 2>&1; echo $? > "$log.rc"; } | tee -a "$log"
+rc=$(cat "$log.rc"); rm -f "$log.rc"
+[ "$rc" = 0 ] || exit "$rc"
 make distcheck
 
 # One closing line for the whole run, counted from the runners' own output:
