@@ -12,7 +12,7 @@ my $secret = docroot() . '/other/secret.txt';
 my $hello = files_dir() . '/hello.txt';
 my $big = make_file('config/big.bin', 3_000_000);
 
-plan tests => 7;
+plan tests => 10;
 
 my $res = GET backend_url('cgi-scoped', file => $secret);
 is($res->code, 200, 'a root added in a <Location> serves there');
@@ -26,3 +26,13 @@ $res = GET backend_url('cgi-nomap', file => $big);
 is($res->code, 200, 'EnableSendfile Off, EnableMMAP Off: 200');
 is(length $res->content, 3_000_000, '... full length');
 ok($res->content eq file_bytes($big), '... the right bytes');
+
+# FileETag of the scope that serves the file: None, and Digest (a hash of
+# the file's bytes, computed from the opened descriptor).
+$res = GET backend_url('cgi-fileetag-none', file => $hello);
+is($res->code, 200, 'FileETag None: 200');
+ok(!defined $res->header('ETag'), 'FileETag None: no ETag');
+require Digest::SHA;
+my $digest = Digest::SHA::sha1_base64(file_bytes($hello));
+$res = GET backend_url('cgi-fileetag-digest', file => $hello);
+like($res->header('ETag') // '', qr/^"\Q$digest\E=?"$/, 'FileETag Digest: the SHA-1 of the file');
