@@ -5,8 +5,8 @@
 #
 #   scripts/asan-check.sh BUILD_DIR [test files...]
 #
-# BUILD_DIR is a separate (scratch) build tree: the sanitized objects must
-# not mix with the normal build's.  Environment: APXS, HTTPD as for
+# BUILD_DIR is a scratch directory for the sanitized module: its objects
+# must not mix with the normal build's.  Environment: APXS, HTTPD as for
 # t/run-apache-tests.sh; CC (default gcc).
 #
 # httpd itself is not instrumented, so the ASan runtime has to be the first
@@ -26,13 +26,18 @@ HTTPD=${HTTPD:-$($APXS -q SBINDIR)/$($APXS -q TARGET)}
 sanitize='-fsanitize=address,undefined -fno-omit-frame-pointer'
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
-cd "$build"
-if [ ! -f Makefile ]; then
-    "$top/configure" --quiet CC="$CC" APXS="$APXS" \
-        CFLAGS="-g -O1 $sanitize" LDFLAGS="$sanitize"
-fi
-make -C fifo libfifo_pic.la
-make mod_xsendfile.la
+# Compiled directly rather than through a second configure: a VPATH
+# configure refuses a source tree that is configured in place, as
+# scripts/test.sh leaves it.  The module needs only these sources.
+apr_flags=$($APXS -q APR_CONFIG >/dev/null 2>&1 && "$($APXS -q APR_CONFIG)" --cppflags --includes \
+            || apr-1-config --cppflags --includes)
+# shellcheck disable=SC2086
+$CC -shared -fPIC -g -O1 $sanitize -Wall -Wextra -Werror \
+    $($APXS -q EXTRA_CPPFLAGS 2>/dev/null) -I"$($APXS -q INCLUDEDIR)" $apr_flags \
+    -I"$top" -I"$top/fifo" \
+    -o "$build/mod_xsendfile.so" \
+    "$top/mod_xsendfile.c" "$top/xsf_path.c" "$top/xsf_stream.c" "$top/fifo/fifo.c" \
+    -pthread
 
 libasan=$($CC -print-file-name=libasan.so)
 [ -e "$libasan" ] || { echo "$0: no ASan runtime ($libasan)" >&2; exit 2; }
@@ -59,7 +64,7 @@ chmod 755 "$wrapper"
 
 status=0
 APXS=$APXS HTTPD=$wrapper sh "$top/t/run-apache-tests.sh" \
-    "$build/.libs/mod_xsendfile.so" "$@" || status=$?
+    "$build/mod_xsendfile.so" "$@" || status=$?
 
 found=$(find "$reports" -type f | wc -l)
 if [ "$found" -gt 0 ]; then
