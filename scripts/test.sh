@@ -11,27 +11,27 @@ cd "$(dirname "$0")/.."
 [ "${1:-}" = --no-install ] || scripts/install-deps.sh
 
 log=$(mktemp /tmp/xsf-check.XXXXXX)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.rc"' EXIT
+
+# Run a command, show its output and keep it for the summary below; stop
+# the whole run on its failure.
+logged() {
+    { rc=0; "$@" 2>&1 || rc=$?; echo "$rc" > "$log.rc"; } | tee -a "$log"
+    rc=$(cat "$log.rc")
+    [ "$rc" = 0 ] || exit "$rc"
+}
 
 autoreconf -fi
 ./configure
 make -j2
-{ make check 2>&1; echo $? > "$log.rc"; } | tee "$log"
-rc=$(cat "$log.rc"); rm -f "$log.rc"
-[ "$rc" = 0 ] || exit "$rc"
+logged make check
 for mpm in prefork worker; do
-    { XSF_MPM=$mpm make check-local \
-          TEST_FILES="t/semantics.t t/body.t t/stream.t" 2>&1; echo $? > "$log.rc"; } \
-        | tee -a "$log"
-    rc=$(cat "$log.rc"); rm -f "$log.rc"
-    [ "$rc" = 0 ] || exit "$rc"
+    logged env XSF_MPM=$mpm make check-local TEST_FILES="t/semantics.t t/body.t t/stream.t"
 done
 make cppcheck
 make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 make rpm-check
-{ make check-asan 2>&1; echo $? > "$log.rc"; } | tee -a "$log"
-rc=$(cat "$log.rc"); rm -f "$log.rc"
-[ "$rc" = 0 ] || exit "$rc"
+logged make check-asan
 make distcheck
 
 # One closing line for the whole run, counted from the runners' own output:
