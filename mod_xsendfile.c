@@ -119,10 +119,8 @@ static void *xsf_create_dir_conf(apr_pool_t *p, char *dir)
     return conf;
 }
 
-static int xsf_merge_flag(int base, int add)
-{
-    return add == XSF_UNSET ? base : add;
-}
+/* A value set in the inner scope wins; XSF_FLAG serves any XSF_UNSET field. */
+#define XSF_MERGE(field) (conf->field = XSF_FLAG(add->field, base->field))
 
 static void *xsf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
 {
@@ -130,19 +128,15 @@ static void *xsf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     const xsf_dir_conf *add = addv;
     xsf_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
 
-    conf->enabled = xsf_merge_flag(base->enabled, add->enabled);
-    conf->unescape = xsf_merge_flag(base->unescape, add->unescape);
-    conf->ignore_etag = xsf_merge_flag(base->ignore_etag, add->ignore_etag);
-    conf->ignore_last_modified = xsf_merge_flag(base->ignore_last_modified,
-                                                add->ignore_last_modified);
-    conf->follow_symlinks = xsf_merge_flag(base->follow_symlinks,
-                                           add->follow_symlinks);
-    conf->announce = xsf_merge_flag(base->announce, add->announce);
-    conf->internal = xsf_merge_flag(base->internal, add->internal);
-    conf->stream_buffer = add->stream_buffer == XSF_UNSET ? base->stream_buffer
-                                                          : add->stream_buffer;
-    conf->stream_timeout = add->stream_timeout == XSF_UNSET ? base->stream_timeout
-                                                            : add->stream_timeout;
+    XSF_MERGE(enabled);
+    XSF_MERGE(unescape);
+    XSF_MERGE(ignore_etag);
+    XSF_MERGE(ignore_last_modified);
+    XSF_MERGE(follow_symlinks);
+    XSF_MERGE(announce);
+    XSF_MERGE(internal);
+    XSF_MERGE(stream_buffer);
+    XSF_MERGE(stream_timeout);
     /* Roots accumulate: a scope adds to what encloses it, never replaces. */
     conf->roots = apr_array_append(p, base->roots, add->roots);
     return conf;
@@ -611,10 +605,8 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
 {
     request_rec *r = f->r;
     conn_rec *c = f->c;
-    apr_off_t buffer = conf->stream_buffer == XSF_UNSET
-                       ? XSF_STREAM_BUFFER_DEFAULT : conf->stream_buffer;
-    apr_interval_time_t idle = conf->stream_timeout == XSF_UNSET
-                               ? XSF_STREAM_TIMEOUT_DEFAULT : conf->stream_timeout;
+    apr_off_t buffer = XSF_FLAG(conf->stream_buffer, XSF_STREAM_BUFFER_DEFAULT);
+    apr_interval_time_t idle = XSF_FLAG(conf->stream_timeout, XSF_STREAM_TIMEOUT_DEFAULT);
     apr_bucket_brigade *bb;
     xsf_stream_t *stream;
     xsf_stream_status_t st;
