@@ -26,6 +26,7 @@
 #include "util_filter.h"
 
 #include "apr_buckets.h"
+#include "apr_date.h"
 #include "apr_strings.h"
 #include "apr_tables.h"
 
@@ -39,12 +40,6 @@ module AP_MODULE_DECLARE_DATA xsendfile_module;
 #define XSF_HDR_TEMPORARY   "X-SendFile-Temporary"
 #define XSF_HDR_ENCODING    "X-SendFile-Encoding"
 #define XSF_HDR_ACCEL       "X-Accel-Redirect"
-
-/* Request headers the handler must not act on (see xsf_hide_preconditions). */
-static const char *const xsf_precondition_headers[] = {
-    "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
-    "If-Range", NULL
-};
 
 /* Set in r->notes of a request that X-Accel-Redirect sends elsewhere. */
 #define XSF_NOTE_ACCEL "xsendfile-accel-redirect"
@@ -66,18 +61,46 @@ static const char *const xsf_accel_kept_headers[] = {
 /* Set in r->notes while httpd builds its own error response. */
 #define XSF_NOTE_ERROR_RESPONSE "xsendfile-error-response"
 
+/* Set in r->notes where that error response is httpd's 412 to a script
+ * that named a file (xsf_insert_error_filter); the value is the script's
+ * Content-Type, "" for none. */
+#define XSF_NOTE_REEVALUATE "xsendfile-reevaluate"
+
 #define XSF_FILTER_EARLY "XSENDFILE"
 #define XSF_FILTER_LATE  "XSENDFILE_LATE"
 
-/* §8 defaults: XSendFileStreamBuffer 16M, XSendFileStreamTimeout 60. */
-#define XSF_STREAM_BUFFER_DEFAULT (16 * 1024 * 1024)
-#define XSF_STREAM_TIMEOUT_DEFAULT apr_time_from_sec(60)
 /* Most bytes handed to the chain in one pass while streaming. */
 #define XSF_STREAM_PASS_MAX (1024 * 1024)
 #define XSF_STREAM_IOV 16
 
+/*
+ * The defaults of §1, each written here once.  The directive help texts
+ * quote them (XSF_STR), xsf_settings_get() applies them, and t/docs.t
+ * checks that the README and the man page say the same.
+ */
+#define XSF_DEFAULT_ENABLED              0
+#define XSF_DEFAULT_UNESCAPE             1
+#define XSF_DEFAULT_IGNORE_ETAG          0
+#define XSF_DEFAULT_IGNORE_LAST_MODIFIED 0
+#define XSF_DEFAULT_FOLLOW_SYMLINKS      1
+#define XSF_DEFAULT_ANNOUNCE             1
+#define XSF_DEFAULT_INTERNAL             0
+#define XSF_DEFAULT_STREAM_BUFFER_MIB    16
+#define XSF_DEFAULT_STREAM_TIMEOUT_SEC   60
+#define XSF_MIN_STREAM_BUFFER_KIB        64
+#define XSF_MAX_STREAM_TIMEOUT_SEC       86400
+
+#define XSF_STR_(x) #x
+#define XSF_STR(x) XSF_STR_(x)
+/* "On" or "Off" for a flag's default, at compile time */
+#define XSF_ONOFF_0 "Off"
+#define XSF_ONOFF_1 "On"
+#define XSF_ONOFF_(x) XSF_ONOFF_##x
+#define XSF_ONOFF(x) XSF_ONOFF_(x)
+
+/* A directive not set in a scope: the enclosing scope's value, or the default. */
 #define XSF_UNSET (-1)
-#define XSF_FLAG(v, dflt) ((v) == XSF_UNSET ? (dflt) : (v))
+#define XSF_OR(v, dflt) ((v) == XSF_UNSET ? (dflt) : (v))
 
 /* ------------------------------------------------------------------------
  * Configuration
@@ -87,6 +110,8 @@ static const char *const xsf_accel_kept_headers[] = {
  * Every directive is per directory: at server and virtual-host level httpd
  * hands the handlers the base directory configuration, so a <Directory>
  * sees its parents' roots plus its own (§1) through the merge below.
+ * Fields hold XSF_UNSET until a directive sets them, so that an unset
+ * field inherits; xsf_settings_get() fills in the defaults.
  */
 typedef struct xsf_dir_conf {
     int enabled;
@@ -96,10 +121,44 @@ typedef struct xsf_dir_conf {
     int follow_symlinks;
     int announce;
     int internal;                       /* XSendFileInternal */
-    apr_off_t stream_buffer;            /* bytes; XSF_UNSET */
-    apr_interval_time_t stream_timeout; /* XSF_UNSET */
-    apr_array_header_t *roots;   /* of xsf_root_t, parents' first */
+    apr_off_t stream_buffer;            /* bytes */
+    apr_interval_time_t stream_timeout;
+    int from_htaccess;                  /* a limit above was set in .htaccess */
+    apr_array_header_t *roots;          /* of xsf_root_t, parents' first */
 } xsf_dir_conf;
+
+/* The configuration of one request, every default applied. */
+typedef struct xsf_settings {
+    int enabled;
+    int unescape;
+    int ignore_etag;
+    int ignore_last_modified;
+    int follow_symlinks;
+    int announce;
+    int internal;
+    apr_off_t stream_buffer;
+    apr_interval_time_t stream_timeout;
+    const apr_array_header_t *roots;
+} xsf_settings_t;
+
+static void xsf_settings_get(const request_rec *r, xsf_settings_t *s)
+{
+    const xsf_dir_conf *conf = ap_get_module_config(r->per_dir_config, &xsendfile_module);
+
+    s->enabled = XSF_OR(conf->enabled, XSF_DEFAULT_ENABLED);
+    s->unescape = XSF_OR(conf->unescape, XSF_DEFAULT_UNESCAPE);
+    s->ignore_etag = XSF_OR(conf->ignore_etag, XSF_DEFAULT_IGNORE_ETAG);
+    s->ignore_last_modified = XSF_OR(conf->ignore_last_modified,
+                                     XSF_DEFAULT_IGNORE_LAST_MODIFIED);
+    s->follow_symlinks = XSF_OR(conf->follow_symlinks, XSF_DEFAULT_FOLLOW_SYMLINKS);
+    s->announce = XSF_OR(conf->announce, XSF_DEFAULT_ANNOUNCE);
+    s->internal = XSF_OR(conf->internal, XSF_DEFAULT_INTERNAL);
+    s->stream_buffer = XSF_OR(conf->stream_buffer,
+                              (apr_off_t)XSF_DEFAULT_STREAM_BUFFER_MIB << 20);
+    s->stream_timeout = XSF_OR(conf->stream_timeout,
+                               apr_time_from_sec(XSF_DEFAULT_STREAM_TIMEOUT_SEC));
+    s->roots = conf->roots;
+}
 
 static void *xsf_create_dir_conf(apr_pool_t *p, char *dir)
 {
@@ -119,8 +178,18 @@ static void *xsf_create_dir_conf(apr_pool_t *p, char *dir)
     return conf;
 }
 
-/* A value set in the inner scope wins; XSF_FLAG serves any XSF_UNSET field. */
-#define XSF_MERGE(field) (conf->field = XSF_FLAG(add->field, base->field))
+/* A value set in the inner scope wins. */
+#define XSF_MERGE(field) (conf->field = XSF_OR(add->field, base->field))
+
+/*
+ * The limits an administrator sets for .htaccess authors hold there: a
+ * .htaccess may make them stricter, never looser (as AllowOverrideList
+ * lets an admin choose which directives .htaccess may use at all).
+ */
+#define XSF_TIGHTEN(field, dflt, stricter) \
+    (conf->field = add->field == XSF_UNSET ? base->field \
+                   : stricter(XSF_OR(base->field, dflt), add->field))
+#define XSF_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 static void *xsf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
 {
@@ -132,11 +201,20 @@ static void *xsf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     XSF_MERGE(unescape);
     XSF_MERGE(ignore_etag);
     XSF_MERGE(ignore_last_modified);
-    XSF_MERGE(follow_symlinks);
     XSF_MERGE(announce);
     XSF_MERGE(internal);
-    XSF_MERGE(stream_buffer);
-    XSF_MERGE(stream_timeout);
+    if (add->from_htaccess) {
+        XSF_TIGHTEN(follow_symlinks, XSF_DEFAULT_FOLLOW_SYMLINKS, XSF_MIN);
+        XSF_TIGHTEN(stream_buffer, (apr_off_t)XSF_DEFAULT_STREAM_BUFFER_MIB << 20, XSF_MIN);
+        XSF_TIGHTEN(stream_timeout, apr_time_from_sec(XSF_DEFAULT_STREAM_TIMEOUT_SEC),
+                    XSF_MIN);
+    }
+    else {
+        XSF_MERGE(follow_symlinks);
+        XSF_MERGE(stream_buffer);
+        XSF_MERGE(stream_timeout);
+    }
+    conf->from_htaccess = base->from_htaccess || add->from_htaccess;
     /* Roots accumulate: a scope adds to what encloses it, never replaces. */
     conf->roots = apr_array_append(p, base->roots, add->roots);
     return conf;
@@ -150,22 +228,38 @@ static const char *xsf_cmd_path(cmd_parms *cmd, void *dirconf,
                                 const char *path, const char *option)
 {
     xsf_dir_conf *conf = dirconf;
-    xsf_root_t *root;
-    const char *canonical = NULL;
+    xsf_root_t root;
     const char *err;
 
     if (option != NULL && strcasecmp(option, "AllowFileDelete") != 0) {
         return apr_psprintf(cmd->pool, "XSendFilePath: unknown option '%s' "
                             "(only AllowFileDelete is known)", option);
     }
-    err = xsf_root_canonicalise(cmd->pool, path, &canonical);
+    /* Opened now, while the configuration is read: the root is the
+     * directory standing at this name at start-up (§4). */
+    err = xsf_root_open(cmd->pool, path, option != NULL, &root);
     if (err != NULL) {
         return apr_psprintf(cmd->pool, "XSendFilePath %s: %s", path, err);
     }
-    root = apr_array_push(conf->roots);
-    root->path = canonical;
-    root->configured = path;
-    root->allow_delete = option != NULL;
+    *(xsf_root_t *)apr_array_push(conf->roots) = root;
+    return NULL;
+}
+
+/* httpd parses a .htaccess file with the request's pool for both pools. */
+static void xsf_note_htaccess(const cmd_parms *cmd, xsf_dir_conf *conf)
+{
+    if (cmd->pool == cmd->temp_pool) {
+        conf->from_htaccess = 1;
+    }
+}
+
+/* XSendFileFollowSymlinks On|Off; in .htaccess it can only turn them off. */
+static const char *xsf_cmd_follow_symlinks(cmd_parms *cmd, void *dirconf, int on)
+{
+    xsf_dir_conf *conf = dirconf;
+
+    conf->follow_symlinks = on;
+    xsf_note_htaccess(cmd, conf);
     return NULL;
 }
 
@@ -191,10 +285,11 @@ static const char *xsf_cmd_stream_buffer(cmd_parms *cmd, void *dirconf,
                             "size (bytes, or a number with K, M or G)", arg);
     }
     n <<= shift;
-    if (n < 65536) {
-        return "XSendFileStreamBuffer: at least 64K";
+    if (n < ((apr_int64_t)XSF_MIN_STREAM_BUFFER_KIB << 10)) {
+        return "XSendFileStreamBuffer: at least " XSF_STR(XSF_MIN_STREAM_BUFFER_KIB) "K";
     }
     conf->stream_buffer = (apr_off_t)n;
+    xsf_note_htaccess(cmd, conf);
     return NULL;
 }
 
@@ -206,46 +301,55 @@ static const char *xsf_cmd_stream_timeout(cmd_parms *cmd, void *dirconf,
     char *end;
     apr_int64_t seconds = apr_strtoi64(arg, &end, 10);
 
-    if (end == arg || *end != '\0' || seconds <= 0 || seconds > 86400) {
+    if (end == arg || *end != '\0' || seconds <= 0 || seconds > XSF_MAX_STREAM_TIMEOUT_SEC) {
         return apr_psprintf(cmd->pool, "XSendFileStreamTimeout: '%s' is not a "
-                            "number of seconds from 1 to 86400", arg);
+                            "number of seconds from 1 to "
+                            XSF_STR(XSF_MAX_STREAM_TIMEOUT_SEC), arg);
     }
     conf->stream_timeout = apr_time_from_sec(seconds);
+    xsf_note_htaccess(cmd, conf);
     return NULL;
 }
 
 #define XSF_FLAG_CMD(name, field, scope, help) \
     AP_INIT_FLAG(name, ap_set_flag_slot, \
                  (void *)APR_OFFSETOF(xsf_dir_conf, field), scope, help)
+#define XSF_ANYWHERE (RSRC_CONF | ACCESS_CONF | OR_FILEINFO)
+#define XSF_DEFAULT_HELP(flag) " (default " XSF_ONOFF(flag) ")"
 
 static const command_rec xsf_cmds[] = {
-    XSF_FLAG_CMD("XSendFile", enabled, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
-                 "On: serve the file named by a response's X-SendFile header"),
+    XSF_FLAG_CMD("XSendFile", enabled, XSF_ANYWHERE,
+                 "On: serve the file named by a response's X-SendFile header"
+                 XSF_DEFAULT_HELP(XSF_DEFAULT_ENABLED)),
     AP_INIT_TAKE12("XSendFilePath", xsf_cmd_path, NULL, RSRC_CONF | ACCESS_CONF,
                    "a directory files may be served from; "
                    "optional AllowFileDelete permits X-SendFile-Temporary"),
-    XSF_FLAG_CMD("XSendFileUnescape", unescape, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
-                 "On (default): percent-decode the header value"),
-    XSF_FLAG_CMD("XSendFileIgnoreEtag", ignore_etag,
-                 RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
-                 "On: replace a backend's ETag with the served file's"),
-    XSF_FLAG_CMD("XSendFileIgnoreLastModified", ignore_last_modified,
-                 RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
-                 "On: replace a backend's Last-Modified with the file's mtime"),
-    XSF_FLAG_CMD("XSendFileFollowSymlinks", follow_symlinks,
-                 RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
-                 "On (default): follow symlinks that stay inside a root"),
-    XSF_FLAG_CMD("XSendFileAnnounce", announce,
-                 RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
-                 "On (default): tell the handler X-Sendfile-Type: X-Sendfile"),
+    XSF_FLAG_CMD("XSendFileUnescape", unescape, XSF_ANYWHERE,
+                 "On: percent-decode the header value"
+                 XSF_DEFAULT_HELP(XSF_DEFAULT_UNESCAPE)),
+    XSF_FLAG_CMD("XSendFileIgnoreEtag", ignore_etag, XSF_ANYWHERE,
+                 "On: replace a backend's ETag with the served file's"
+                 XSF_DEFAULT_HELP(XSF_DEFAULT_IGNORE_ETAG)),
+    XSF_FLAG_CMD("XSendFileIgnoreLastModified", ignore_last_modified, XSF_ANYWHERE,
+                 "On: replace a backend's Last-Modified with the file's mtime"
+                 XSF_DEFAULT_HELP(XSF_DEFAULT_IGNORE_LAST_MODIFIED)),
+    AP_INIT_FLAG("XSendFileFollowSymlinks", xsf_cmd_follow_symlinks, NULL, XSF_ANYWHERE,
+                 "On: follow symlinks that stay inside a root; a .htaccess "
+                 "can only turn this Off" XSF_DEFAULT_HELP(XSF_DEFAULT_FOLLOW_SYMLINKS)),
+    XSF_FLAG_CMD("XSendFileAnnounce", announce, XSF_ANYWHERE,
+                 "On: tell the handler X-Sendfile-Type: X-Sendfile"
+                 XSF_DEFAULT_HELP(XSF_DEFAULT_ANNOUNCE)),
     XSF_FLAG_CMD("XSendFileInternal", internal, ACCESS_CONF,
-                 "On: 404 to clients; reachable only through X-Accel-Redirect"),
-    AP_INIT_TAKE1("XSendFileStreamBuffer", xsf_cmd_stream_buffer, NULL,
-                  RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
-                  "bytes a streamed named pipe may buffer (default 16M)"),
-    AP_INIT_TAKE1("XSendFileStreamTimeout", xsf_cmd_stream_timeout, NULL,
-                  RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
-                  "seconds a streamed named pipe may stay silent (default 60)"),
+                 "On: 404 to clients; reachable only through X-Accel-Redirect"
+                 XSF_DEFAULT_HELP(XSF_DEFAULT_INTERNAL)),
+    AP_INIT_TAKE1("XSendFileStreamBuffer", xsf_cmd_stream_buffer, NULL, XSF_ANYWHERE,
+                  "bytes a streamed named pipe may buffer (default "
+                  XSF_STR(XSF_DEFAULT_STREAM_BUFFER_MIB) "M; a .htaccess can only "
+                  "lower it)"),
+    AP_INIT_TAKE1("XSendFileStreamTimeout", xsf_cmd_stream_timeout, NULL, XSF_ANYWHERE,
+                  "seconds a streamed named pipe may stay silent (default "
+                  XSF_STR(XSF_DEFAULT_STREAM_TIMEOUT_SEC) "; a .htaccess can only "
+                  "lower it)"),
     {NULL}
 };
 
@@ -257,56 +361,16 @@ static const command_rec xsf_cmds[] = {
  * Announce the offload protocol to the handler (Symfony, Laravel and Rack
  * wait for it), and never let a client choose it: a client-sent
  * X-Sendfile-Type or X-Accel-Mapping could make an application hand out
- * any file it can read (the class of Rack CVE-2025-61780).
+ * any file it can read (the class of Rack CVE-2025-61780).  These two are
+ * the only request headers the module touches (§5: every other header,
+ * preconditions included, reaches the handler as the client sent it).
  */
-static void xsf_set_offload_headers(request_rec *r, const xsf_dir_conf *conf)
+static void xsf_set_offload_headers(request_rec *r, const xsf_settings_t *s)
 {
     apr_table_unset(r->headers_in, "X-Sendfile-Type");
     apr_table_unset(r->headers_in, "X-Accel-Mapping");
-    if (XSF_FLAG(conf->announce, 1)) {
+    if (s->announce) {
         apr_table_setn(r->headers_in, "X-Sendfile-Type", "X-Sendfile");
-    }
-}
-
-/*
- * The handler does not see the client's preconditions: they are evaluated
- * here, against the served file.  Left in place, CGI and FastCGI answer
- * 412 or 304 on the script's own (absent) validators before the module
- * sees the response (mod_cgi runs ap_meets_conditions on script headers),
- * and a framework checks them against validators of its own making.
- * Range stays visible: answering it is harmless, the module recomputes it.
- */
-static void xsf_hide_preconditions(request_rec *r)
-{
-    apr_table_t *saved = apr_table_make(r->pool, 4);
-    int i;
-
-    for (i = 0; xsf_precondition_headers[i] != NULL; i++) {
-        const char *value = apr_table_get(r->headers_in, xsf_precondition_headers[i]);
-
-        if (value != NULL) {
-            apr_table_setn(saved, xsf_precondition_headers[i], value);
-            apr_table_unset(r->headers_in, xsf_precondition_headers[i]);
-        }
-    }
-    ap_set_module_config(r->request_config, &xsendfile_module, saved);
-}
-
-/* Put the client's preconditions back for httpd's own evaluation. */
-static void xsf_restore_preconditions(request_rec *r)
-{
-    const request_rec *q;
-
-    /* After an internal redirect the stash belongs to an earlier request
-     * of the chain; headers_in is shared along it. */
-    for (q = r; q != NULL; q = q->prev) {
-        apr_table_t *saved = ap_get_module_config(q->request_config,
-                                                  &xsendfile_module);
-        if (saved != NULL) {
-            apr_table_overlap(r->headers_in, saved, APR_OVERLAP_TABLES_SET);
-            apr_table_clear(saved);
-            return;
-        }
     }
 }
 
@@ -320,13 +384,22 @@ typedef enum xsf_state {
     XSF_DISCARD      /* our response is out; drop the rest of the backend's */
 } xsf_state_t;
 
+/* What the backend's status makes of the response (§5). */
+typedef enum xsf_shape {
+    XSF_SHAPE_FILE,      /* 200 or 206: the file, with full HTTP semantics */
+    XSF_SHAPE_BODY,      /* another status: the file as its body, status kept */
+    XSF_SHAPE_NO_BODY    /* 204 or 304: the trigger header is only stripped */
+} xsf_shape_t;
+
 typedef struct xsf_ctx {
     xsf_state_t state;
     const char *value;           /* the trigger header's value */
     int temporary;               /* X-SendFile-Temporary */
     int value_is_encoded;        /* X-SendFile-Encoding: url */
     int accel;                   /* X-Accel-Redirect: value is a URI (§7) */
+    xsf_shape_t shape;
     int backend_status;
+    int backend_body;            /* the backend sent body bytes */
     const char *backend_etag;
     const char *backend_last_modified;
 } xsf_ctx;
@@ -345,6 +418,13 @@ static void xsf_unset_header(request_rec *r, const char *name)
     apr_table_unset(r->err_headers_out, name);
 }
 
+static int xsf_has_trigger(const request_rec *r)
+{
+    return xsf_get_header(r, XSF_HDR_FILE) != NULL
+           || xsf_get_header(r, XSF_HDR_TEMPORARY) != NULL
+           || xsf_get_header(r, XSF_HDR_ACCEL) != NULL;
+}
+
 /* §2: no trigger header ever reaches the client where XSendFile is On. */
 static void xsf_strip_triggers(request_rec *r)
 {
@@ -352,6 +432,49 @@ static void xsf_strip_triggers(request_rec *r)
     xsf_unset_header(r, XSF_HDR_TEMPORARY);
     xsf_unset_header(r, XSF_HDR_ENCODING);
     xsf_unset_header(r, XSF_HDR_ACCEL);
+}
+
+/*
+ * A 304 or 412 to a GET or HEAD naming a file, from a backend that sent no
+ * validator of its own, was not the backend's decision but httpd's:
+ * mod_cgi, mod_cgid and mod_proxy_fcgi evaluate the client's preconditions
+ * against a script's headers (ap_scan_script_header_err*), and a script
+ * that names a file has no ETag or Last-Modified for them to match, so
+ * If-Match and If-Unmodified-Since fail and If-None-Match: * "matches".
+ * The served file decides instead (§5).  A backend that did validate sends
+ * its validators along with its 304 (RFC 9110 §15.4.5), and its answer
+ * stands.
+ */
+static int xsf_evaluated_by_httpd(const request_rec *r, int status)
+{
+    const apr_table_t *in = r->headers_in;
+
+    if (status == HTTP_NOT_MODIFIED) {
+        if (apr_table_get(in, "If-None-Match") == NULL
+            && apr_table_get(in, "If-Modified-Since") == NULL) {
+            return 0;
+        }
+    }
+    else if (status != HTTP_PRECONDITION_FAILED
+             || (apr_table_get(in, "If-Match") == NULL
+                 && apr_table_get(in, "If-Unmodified-Since") == NULL)) {
+        return 0;
+    }
+    return r->method_number == M_GET
+           && xsf_get_header(r, "ETag") == NULL
+           && xsf_get_header(r, "Last-Modified") == NULL;
+}
+
+static xsf_shape_t xsf_shape_of(const request_rec *r, int status)
+{
+    if (status == HTTP_OK || status == HTTP_PARTIAL_CONTENT
+        || xsf_evaluated_by_httpd(r, status)) {
+        return XSF_SHAPE_FILE;
+    }
+    if (status == HTTP_NO_CONTENT || status == HTTP_NOT_MODIFIED) {
+        return XSF_SHAPE_NO_BODY;
+    }
+    return XSF_SHAPE_BODY;
 }
 
 /*
@@ -375,6 +498,7 @@ static xsf_ctx *xsf_take_triggers(request_rec *r)
         ctx->accel = file == NULL && temporary == NULL;
         ctx->value = file != NULL ? file : temporary != NULL ? temporary : accel;
         ctx->value_is_encoded = encoding != NULL && strcasecmp(encoding, "url") == 0;
+        ctx->shape = xsf_shape_of(r, r->status);
         ctx->backend_status = r->status;
         ctx->backend_etag = xsf_get_header(r, "ETag");
         ctx->backend_last_modified = xsf_get_header(r, "Last-Modified");
@@ -387,9 +511,10 @@ static xsf_ctx *xsf_take_triggers(request_rec *r)
  * Drop the buckets of a backend's body, reading each one first: a CGI or
  * pipe bucket that is never read leaves the script blocked on a full pipe
  * (the original module stalled CGI scripts for `Timeout` seconds that way).
- * Returns 1 once the backend's EOS was seen.
+ * *seen is set once a byte was dropped.  Returns 1 once the backend's EOS
+ * was seen.
  */
-static int xsf_drain(apr_bucket_brigade *bb)
+static int xsf_drain(apr_bucket_brigade *bb, int *seen)
 {
     int eos = 0;
 
@@ -404,11 +529,19 @@ static int xsf_drain(apr_bucket_brigade *bb)
             apr_size_t len;
 
             /* A failed read ends that bucket; the body is dropped anyway. */
-            (void)apr_bucket_read(e, &data, &len, APR_BLOCK_READ);
+            if (apr_bucket_read(e, &data, &len, APR_BLOCK_READ) == APR_SUCCESS && len > 0) {
+                *seen = 1;
+            }
         }
         apr_bucket_delete(e);
     }
     return eos;
+}
+
+/* The file's name for a log line: canonical where it was asked for. */
+static const char *xsf_logged_name(const xsf_lookup_result_t *res)
+{
+    return res->path != NULL ? res->path : res->name;
 }
 
 static void xsf_log_lookup_failure(request_rec *r, xsf_status_t status,
@@ -423,6 +556,7 @@ static void xsf_log_lookup_failure(request_rec *r, xsf_status_t status,
         [XSF_NOT_REGULAR] = "XSF0006",
         [XSF_NO_ROOT] = "XSF0007",
         [XSF_ERROR] = "XSF0017",
+        [XSF_ROOT_CHANGED] = "XSF0018",
     };
 
     if (status == XSF_NO_ROOT) {
@@ -443,6 +577,7 @@ static int xsf_http_status(xsf_status_t status)
     switch (status) {
     case XSF_BAD_VALUE:
     case XSF_ERROR:
+    case XSF_ROOT_CHANGED:
         return HTTP_INTERNAL_SERVER_ERROR;
     case XSF_NOT_FOUND:
         return HTTP_NOT_FOUND;
@@ -451,13 +586,18 @@ static int xsf_http_status(xsf_status_t status)
     }
 }
 
-/* Pool cleanup: X-SendFile-Temporary files go once the request is over. */
+/*
+ * Pool cleanup: X-SendFile-Temporary files go once the request is over.
+ * Their space is freed once the descriptor closes too, which happens with
+ * the request's pool, or later where httpd set the file bucket aside.
+ */
 static apr_status_t xsf_delete_temporary(void *data)
 {
     const xsf_lookup_result_t *res = data;
     apr_pool_t *p;
     apr_status_t rv;
 
+    /* Without a pool nothing can be done: the cleanup cannot fail louder. */
     if (apr_pool_create(&p, NULL) != APR_SUCCESS) {
         return APR_SUCCESS;
     }
@@ -494,7 +634,7 @@ static void xsf_describe_file(request_rec *r, const xsf_lookup_result_t *res)
 {
     /* The name the backend gave, as static serving would have it: mod_mime
      * types a symlink by its own name, not by its target's. */
-    r->filename = apr_pstrdup(r->pool, res->name != NULL ? res->name : res->path);
+    r->filename = apr_pstrdup(r->pool, res->name);
     r->finfo = res->finfo;
     r->finfo.fname = r->filename;
 
@@ -518,25 +658,70 @@ static void xsf_describe_file(request_rec *r, const xsf_lookup_result_t *res)
  * Validators for a 200 response, as core's default handler sets them for a
  * static file.  A backend's own ETag and Last-Modified stay unless the
  * Ignore switches say otherwise; ours describe the file, never the script
- * that named it.
+ * that named it.  The conditional result is computed from the validators
+ * the response carries, whichever they are.
  */
-static void xsf_set_validators(request_rec *r, const xsf_dir_conf *conf,
+static void xsf_set_validators(request_rec *r, const xsf_settings_t *s,
                                const xsf_ctx *ctx, const xsf_lookup_result_t *res)
 {
-    if (ctx->backend_last_modified != NULL
-        && !XSF_FLAG(conf->ignore_last_modified, 0)) {
+    apr_time_t backend_mtime = ctx->backend_last_modified != NULL
+                               ? apr_date_parse_http(ctx->backend_last_modified)
+                               : APR_DATE_BAD;
+
+    if (backend_mtime != APR_DATE_BAD && !s->ignore_last_modified) {
+        r->mtime = backend_mtime;
         apr_table_setn(r->headers_out, "Last-Modified", ctx->backend_last_modified);
     }
     else {
         ap_set_last_modified(r);
     }
-    if (ctx->backend_etag != NULL && !XSF_FLAG(conf->ignore_etag, 0)) {
+    if (ctx->backend_etag != NULL && !s->ignore_etag) {
         apr_table_setn(r->headers_out, "ETag", ctx->backend_etag);
     }
     else {
         ap_set_etag_fd(r, res->file);
     }
     ap_set_accept_ranges(r);
+}
+
+/*
+ * §5: a served response is stored by a shared cache only where the backend
+ * said it may be.  The file's Last-Modified alone would make it
+ * heuristically cacheable, and mod_cache would then hand the download one
+ * user was allowed to the next client who asks.
+ */
+typedef struct xsf_cache_scan {
+    apr_pool_t *p;
+    int allowed;
+} xsf_cache_scan_t;
+
+/* apr_table_do() callback: one Cache-Control value; 0 stops the scan. */
+static int xsf_scan_cache_control(void *rec, const char *key, const char *value)
+{
+    xsf_cache_scan_t *scan = rec;
+    char *last;
+    char *token;
+
+    (void)key;
+    for (token = apr_strtok(apr_pstrdup(scan->p, value), ", \t", &last); token != NULL;
+         token = apr_strtok(NULL, ", \t", &last)) {
+        if (strcasecmp(token, "public") == 0 || strncasecmp(token, "max-age=", 8) == 0
+            || strncasecmp(token, "s-maxage=", 9) == 0) {
+            scan->allowed = 1;
+        }
+    }
+    return !scan->allowed;
+}
+
+static int xsf_backend_allows_caching(request_rec *r)
+{
+    xsf_cache_scan_t scan;
+
+    scan.p = r->pool;
+    scan.allowed = xsf_get_header(r, "Expires") != NULL;
+    apr_table_do(xsf_scan_cache_control, &scan, r->headers_out, "Cache-Control", NULL);
+    apr_table_do(xsf_scan_cache_control, &scan, r->err_headers_out, "Cache-Control", NULL);
+    return scan.allowed;
 }
 
 /* The file's bytes, honouring EnableMMAP and the read buffer size like core. */
@@ -596,17 +781,18 @@ static apr_status_t xsf_pass_truncation(ap_filter_t *f)
  * buffers the producer's bytes; this loop passes them on as they come,
  * each pass flushed, so the client sees them at once (chunked over
  * HTTP/1.1, close-delimited over HTTP/1.0, DATA frames over HTTP/2: httpd
- * frames a body without Content-Length by itself).
+ * frames a body without Content-Length by itself).  Whatever ends the
+ * response, the pipe's read end goes back through xsf_pipe_close(), which
+ * releases a producer that has not even opened the pipe yet.
  */
 static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
-                                       const xsf_dir_conf *conf,
+                                       const xsf_settings_t *s,
                                        const xsf_lookup_result_t *res,
-                                       int full_semantics)
+                                       xsf_pipe_t *pipe)
 {
     request_rec *r = f->r;
     conn_rec *c = f->c;
-    apr_off_t buffer = XSF_FLAG(conf->stream_buffer, XSF_STREAM_BUFFER_DEFAULT);
-    apr_interval_time_t idle = XSF_FLAG(conf->stream_timeout, XSF_STREAM_TIMEOUT_DEFAULT);
+    const char *name = xsf_logged_name(res);
     apr_bucket_brigade *bb;
     xsf_stream_t *stream;
     xsf_stream_status_t st;
@@ -614,7 +800,7 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
     int sent = 0;
 
     ctx->state = XSF_DISCARD;
-    if (full_semantics) {
+    if (ctx->shape == XSF_SHAPE_FILE) {
         r->status = HTTP_OK;
         r->status_line = NULL;
     }
@@ -625,10 +811,11 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
         APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
         return ap_pass_brigade(f->next, bb);
     }
-    rv = xsf_stream_start(&stream, r->pool, res->file, (apr_size_t)buffer, idle);
+    rv = xsf_stream_start(&stream, r->pool, pipe, (apr_size_t)s->stream_buffer,
+                          s->stream_timeout);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
-                      "XSF0011: cannot stream %s for %s", res->path, r->uri);
+                      "XSF0011: cannot stream %s for %s", name, r->uri);
         return xsf_pass_error(f, ctx, HTTP_INTERNAL_SERVER_ERROR);
     }
     bb = apr_brigade_create(r->pool, c->bucket_alloc);
@@ -654,18 +841,19 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
         xsf_stream_consumed(stream, total);
         if (rv != APR_SUCCESS || c->aborted) {
             xsf_stream_stop(stream);
+            xsf_pipe_close(pipe);
             ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
-                          "XSF0012: client went away while streaming %s", res->path);
+                          "XSF0012: client went away while streaming %s", name);
             return rv != APR_SUCCESS ? rv : APR_ECONNABORTED;
         }
         sent = 1;
     }
     xsf_stream_stop(stream);
+    xsf_pipe_close(pipe);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "XSF0013: streamed %" APR_UINT64_T_FMT " bytes from %s, "
                   "at most %" APR_SIZE_T_FMT " bytes buffered",
-                  xsf_stream_bytes_in(stream), res->path,
-                  xsf_stream_peak_memory(stream));
+                  xsf_stream_bytes_in(stream), name, xsf_stream_peak_memory(stream));
     if (st == XSF_STREAM_END) {
         APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
         return ap_pass_brigade(f->next, bb);
@@ -673,11 +861,11 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
     if (st == XSF_STREAM_IDLE) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "XSF0008: %s sent nothing for %" APR_TIME_T_FMT
-                      " seconds; response aborted", res->path, apr_time_sec(idle));
+                      " seconds; response aborted", name, apr_time_sec(s->stream_timeout));
     }
     else {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "XSF0009: reading %s failed; response aborted", res->path);
+                      "XSF0009: reading %s failed; response aborted", name);
     }
     /* Nothing sent yet: a clean error response is still possible. */
     return sent ? xsf_pass_truncation(f)
@@ -742,7 +930,7 @@ static void xsf_keep_accel_headers(request_rec *r)
  * X-Accel-Redirect: an internal redirect, as nginx makes it.  The new
  * request is served (and its response sent) before this returns.  As for
  * a CGI's local Location: the method becomes GET (HEAD stays HEAD) and the
- * request body, already read by the backend, is gone.
+ * target sees no request body.
  */
 static apr_status_t xsf_accel_redirect(ap_filter_t *f, xsf_ctx *ctx)
 {
@@ -760,6 +948,12 @@ static apr_status_t xsf_accel_redirect(ap_filter_t *f, xsf_ctx *ctx)
         r->method = "GET";
         r->method_number = M_GET;
     }
+    /* A backend that never read the request body (mod_asis never does)
+     * leaves it on the connection.  Read and drop it before the framing
+     * headers go, or httpd would later parse it as the next request. */
+    if (ap_discard_request_body(r) != OK) {
+        r->connection->keepalive = AP_CONN_CLOSE;
+    }
     apr_table_unset(r->headers_in, "Content-Length");
     apr_table_unset(r->headers_in, "Transfer-Encoding");
     xsf_keep_accel_headers(r);
@@ -770,6 +964,22 @@ static apr_status_t xsf_accel_redirect(ap_filter_t *f, xsf_ctx *ctx)
     return APR_SUCCESS;
 }
 
+/* The client's validators against the response's, for GET and HEAD only. */
+static void xsf_evaluate_conditions(request_rec *r)
+{
+    int cond;
+
+    /* RFC 9110 §13.2.1: for other methods the preconditions were the
+     * handler's to evaluate, before it acted. */
+    if (r->method_number != M_GET) {
+        return;
+    }
+    cond = ap_meets_conditions(r);
+    if (cond != OK) {
+        r->status = cond;
+    }
+}
+
 /*
  * Build the response for the file (or the error) once the backend's body is
  * gone, and pass it on.
@@ -777,25 +987,35 @@ static apr_status_t xsf_accel_redirect(ap_filter_t *f, xsf_ctx *ctx)
 static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
 {
     request_rec *r = f->r;
-    const xsf_dir_conf *conf = ap_get_module_config(r->per_dir_config,
-                                                    &xsendfile_module);
-    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    const core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
     xsf_lookup_result_t *res = apr_pcalloc(r->pool, sizeof(*res));
+    const char *script_type = apr_table_get(r->notes, XSF_NOTE_REEVALUATE);
     apr_bucket_brigade *bb;
     xsf_lookup_opts_t opts;
+    xsf_settings_t s;
     xsf_status_t found;
-    int full_semantics;
 
     if (ctx->accel) {
         return xsf_accel_redirect(f, ctx);
     }
-    opts.unescape = XSF_FLAG(conf->unescape, 1);
+    /* The type of a 412 page (xsf_evaluated_by_httpd) is the page's: mod_cgi's
+     * own noted the script's type first; a backend httpd's is derived anew. */
+    if (script_type != NULL) {
+        r->content_type = *script_type != '\0' ? script_type : NULL;
+    }
+    else if (ctx->backend_status == HTTP_PRECONDITION_FAILED && ctx->backend_body
+             && ctx->shape == XSF_SHAPE_FILE) {
+        r->content_type = NULL;
+    }
+    xsf_settings_get(r, &s);
+    opts.unescape = s.unescape;
     opts.value_is_encoded = ctx->value_is_encoded;
-    opts.follow_symlinks = XSF_FLAG(conf->follow_symlinks, 1);
+    opts.follow_symlinks = s.follow_symlinks;
     opts.open_flags = AP_SENDFILE_ENABLED(core->enable_sendfile);
+    opts.want_path = ctx->temporary || APLOGrdebug(r);
 
-    found = xsf_lookup(r->pool, ctx->value, (const xsf_root_t *)conf->roots->elts,
-                       conf->roots->nelts, &opts, res);
+    found = xsf_lookup(r->pool, ctx->value, (const xsf_root_t *)s.roots->elts,
+                       s.roots->nelts, &opts, res);
     if (found == XSF_FOUND && ctx->temporary && !res->root->allow_delete) {
         res->reason = "X-SendFile-Temporary outside every AllowFileDelete root";
         found = XSF_FORBIDDEN;
@@ -809,31 +1029,28 @@ static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
                                   apr_pool_cleanup_null);
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "XSF0001: serving %s (%s value) for %s", res->path,
-                  res->decoding != NULL ? res->decoding : "?", r->uri);
+                  "XSF0001: serving %s (%s value) for %s", xsf_logged_name(res),
+                  res->decoding, r->uri);
 
-    /* §5: 200 and 206 get full HTTP semantics, recomputed here; any other
-     * status keeps its code with the file as its body. */
-    full_semantics = ctx->backend_status == HTTP_OK
-                     || ctx->backend_status == HTTP_PARTIAL_CONTENT;
+    if (!xsf_backend_allows_caching(r)) {
+        r->no_cache = 1;
+    }
     xsf_describe_file(r, res);
     if (res->is_fifo) {
-        return xsf_stream_respond(f, ctx, conf, res, full_semantics);
+        return xsf_stream_respond(f, ctx, &s, res,
+                                  xsf_pipe_adopt(r->pool, res->file, s.stream_timeout));
     }
     ap_set_content_length(r, res->finfo.size);
-    if (full_semantics) {
-        int cond;
-
+    /* §5: 200 and 206 get full HTTP semantics, recomputed here; any other
+     * status keeps its code with the file as its body. */
+    if (ctx->shape == XSF_SHAPE_FILE) {
         r->status = HTTP_OK;
         r->status_line = NULL;
-        xsf_set_validators(r, conf, ctx, res);
-        cond = ap_meets_conditions(r);
-        if (cond != OK) {
-            r->status = cond;
-        }
+        xsf_set_validators(r, &s, ctx, res);
+        xsf_evaluate_conditions(r);
     }
     bb = apr_brigade_create(r->pool, f->c->bucket_alloc);
-    if (r->status == HTTP_OK || !full_semantics) {
+    if (r->status == HTTP_OK || ctx->shape != XSF_SHAPE_FILE) {
         xsf_insert_file(r, bb, res->file, res->finfo.size);
     }
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
@@ -847,14 +1064,16 @@ static apr_status_t xsf_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     xsf_ctx *ctx = f->ctx;
 
     if (ctx == NULL) {
-        int status = r->status;
-
-        xsf_restore_preconditions(r);
-        ctx = xsf_take_triggers(r);
-        /* Nothing to do: no trigger, httpd's own error page, or a status
-         * without a body (§5: 204 and 304 only lose the header). */
-        if (ctx == NULL || apr_table_get(r->notes, XSF_NOTE_ERROR_RESPONSE)
-            || status == HTTP_NO_CONTENT || status == HTTP_NOT_MODIFIED) {
+        /* httpd's own error page carries nothing to serve, except where it
+         * replaced a file response with its 412 (xsf_insert_error_filter). */
+        if (apr_table_get(r->notes, XSF_NOTE_ERROR_RESPONSE) == NULL
+            || apr_table_get(r->notes, XSF_NOTE_REEVALUATE) != NULL) {
+            ctx = xsf_take_triggers(r);
+        }
+        else {
+            xsf_strip_triggers(r);      /* added by `Header always set` */
+        }
+        if (ctx == NULL || ctx->shape == XSF_SHAPE_NO_BODY) {
             ap_remove_output_filter(f);
             return ap_pass_brigade(f->next, bb);
         }
@@ -865,11 +1084,11 @@ static apr_status_t xsf_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     case XSF_PASS:
         return ap_pass_brigade(f->next, bb);
     case XSF_DISCARD:
-        (void)xsf_drain(bb);
+        (void)xsf_drain(bb, &ctx->backend_body);
         return APR_SUCCESS;
     case XSF_COLLECT:
     default:
-        if (xsf_drain(bb)) {
+        if (xsf_drain(bb, &ctx->backend_body)) {
             apr_status_t rv = xsf_respond(f, ctx);
 
             /* AP_FILTER_ERROR: httpd already sent an error response (416,
@@ -901,15 +1120,20 @@ static const request_rec *xsf_accel_origin(const request_rec *r)
 
 static int xsf_fixups(request_rec *r)
 {
-    const xsf_dir_conf *conf = ap_get_module_config(r->per_dir_config,
-                                                    &xsendfile_module);
     const request_rec *origin = xsf_accel_origin(r);
+    xsf_settings_t s;
 
-    /* §7: an XSendFileInternal location does not exist for clients. */
-    if (XSF_FLAG(conf->internal, 0) && origin == NULL) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      "XSF0016: %s is XSendFileInternal: 404 to a client", r->uri);
-        return HTTP_NOT_FOUND;
+    xsf_settings_get(r, &s);
+    if (s.internal) {
+        /* §7: what an internal location answers is never stored by
+         * mod_cache, whose quick handler would hand it to any client
+         * asking for this URL, before this hook could refuse. */
+        r->no_cache = 1;
+        if (origin == NULL) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                          "XSF0016: %s is XSendFileInternal: 404 to a client", r->uri);
+            return HTTP_NOT_FOUND;
+        }
     }
     /* The backend's Content-Type beats a guess from the target's name, as
      * for X-SendFile (§5); a target handler that sets one still wins. */
@@ -920,19 +1144,18 @@ static int xsf_fixups(request_rec *r)
             ap_set_content_type(r, type);
         }
     }
-    if (XSF_FLAG(conf->enabled, 0)) {
-        xsf_set_offload_headers(r, conf);
-        xsf_hide_preconditions(r);
+    if (s.enabled) {
+        xsf_set_offload_headers(r, &s);
     }
     return DECLINED;
 }
 
 static int xsf_enabled(const request_rec *r)
 {
-    const xsf_dir_conf *conf = ap_get_module_config(r->per_dir_config,
-                                                    &xsendfile_module);
+    xsf_settings_t s;
 
-    return XSF_FLAG(conf->enabled, 0);
+    xsf_settings_get(r, &s);
+    return s.enabled;
 }
 
 /*
@@ -965,14 +1188,35 @@ static void xsf_insert_late_filter(request_rec *r)
  * served as the body of httpd's error.  `Header always set` adds its
  * headers in a filter inserted now, at APR_HOOK_LAST: a late instance of
  * ours inserted after it strips those too.
+ *
+ * One exception: mod_cgi and mod_cgid answer a script's GET with 412 from
+ * httpd's evaluation of the script's headers, through this error path
+ * (mod_proxy_fcgi passes the same 412 as a response, seen by the filter).
+ * Where the script named a file, the file decides (xsf_evaluated_by_httpd):
+ * its triggers stay, and the late filter replaces httpd's error page with
+ * the file's response.  The script's Content-Type, which httpd is about to
+ * replace with its page's, is kept in a note for it.
  */
 static void xsf_insert_error_filter(request_rec *r)
 {
-    if (xsf_enabled(r)) {
-        apr_table_setn(r->notes, XSF_NOTE_ERROR_RESPONSE, "1");
-        xsf_strip_triggers(r);
-        ap_add_output_filter(XSF_FILTER_LATE, NULL, r, r->connection);
+    if (!xsf_enabled(r)) {
+        return;
     }
+    apr_table_setn(r->notes, XSF_NOTE_ERROR_RESPONSE, "1");
+    if (xsf_has_trigger(r) && xsf_evaluated_by_httpd(r, r->status)) {
+        apr_table_setn(r->notes, XSF_NOTE_REEVALUATE,
+                       r->content_type != NULL ? r->content_type : "");
+    }
+    else {
+        xsf_strip_triggers(r);
+    }
+    ap_add_output_filter(XSF_FILTER_LATE, NULL, r, r->connection);
+}
+
+static void xsf_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    (void)s;
+    xsf_pipe_child_init(pchild);
 }
 
 static void xsf_register_hooks(apr_pool_t *p)
@@ -987,6 +1231,7 @@ static void xsf_register_hooks(apr_pool_t *p)
     ap_hook_insert_error_filter(xsf_insert_error_filter, NULL, NULL,
                                 APR_HOOK_REALLY_LAST);
     ap_hook_fixups(xsf_fixups, NULL, NULL, APR_HOOK_REALLY_LAST);
+    ap_hook_child_init(xsf_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(xsendfile) = {

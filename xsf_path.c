@@ -95,21 +95,24 @@ typedef struct xsf_candidate {
     const char *decoding;
 } xsf_candidate_t;
 
-/* Where a name is opened from: a root's descriptor and a path beneath it. */
+/*
+ * Where a candidate is opened from: a root (its descriptor, opened when
+ * Apache read its configuration) and a path beneath it.  A symlink into
+ * another root reroutes the open (xsf_reroute).
+ */
 typedef struct xsf_route {
     const xsf_root_t *root;
-    int dirfd;
     const char *rel;
     int follow;
 } xsf_route_t;
 
-/* One lookup: the roots, their descriptors (opened on first use) and the result. */
+/* One lookup: the roots in scope, which of them were checked, and the result. */
 typedef struct xsf_lookup_ctx {
     apr_pool_t *p;
     const xsf_root_t *roots;
     int nroots;
-    int *root_fds;               /* -1: not opened yet, -2: could not be opened */
-    const char *root_error;      /* why a root could not be opened, for the log */
+    signed char *root_state;     /* 0: not checked yet, 1: still the configured
+                                    directory, -1: replaced or gone */
     const xsf_lookup_opts_t *opts;
     const xsf_candidate_t *candidate;
     xsf_lookup_result_t *result;
@@ -401,83 +404,124 @@ static apr_ssize_t xsf_rfc2047_decode(apr_pool_t *p, const char *in, char *out)
     return found ? (apr_ssize_t)o : -1;
 }
 
+/* The number of ".." segments of a name, '/' separated (SPEC §4). */
+static int xsf_count_dotdot(const char *name, apr_size_t len)
+{
+    apr_size_t i = 0;
+    int n = 0;
+
+    while (i < len) {
+        apr_size_t seg = i;
+
+        while (i < len && name[i] != '/')
+            ++i;
+        if (i - seg == 2 && name[seg] == '.' && name[seg + 1] == '.')
+            ++n;
+        ++i;
+    }
+    return n;
+}
+
+/* What the decoders of one value share: the raw value and the list so far. */
+typedef struct xsf_decoding {
+    apr_pool_t *p;
+    xsf_candidate_t *c;
+    int n;
+    int raw_dotdots;            /* ".." segments the raw value has itself */
+    const char *skipped;        /* why a decoding was skipped, for the log */
+    const char *reason;         /* why the value was refused (XSF_BAD_VALUE) */
+} xsf_decoding_t;
+
 /*
- * Add a candidate unless an earlier one has the same name.  A NUL, CR or
- * LF, or an empty name, means the backend sent garbage (SPEC §3): the whole
- * value is refused rather than trying the next reading of it.  Returns
- * XSF_FOUND (meaning: go on) or XSF_BAD_VALUE, as do its callers below.
+ * Add a candidate unless an earlier one has the same name.  An empty name,
+ * or a CR or LF, means the backend sent garbage (SPEC §3): the whole value
+ * is refused.  A decoding that produces a NUL or a ".." segment the raw
+ * value did not have is skipped instead (SPEC §4: decoding never invents a
+ * path): an application that checked the raw value for ".." must not be
+ * outwitted by "%2e%2e%2f".  Returns XSF_FOUND (go on) or XSF_BAD_VALUE.
  */
-static xsf_status_t xsf_add_candidate(apr_pool_t *p, xsf_candidate_t *c, int *n,
-                                      const char *name, apr_size_t len,
-                                      const char *decoding, const char **reason)
+static xsf_status_t xsf_add_candidate(xsf_decoding_t *d, const char *name, apr_size_t len,
+                                      const char *decoding)
 {
     int i;
 
-    if (len == 0 || memchr(name, '\0', len) || memchr(name, '\r', len)
-        || memchr(name, '\n', len)) {
-        *reason = apr_psprintf(p, "the %s value is empty or holds a NUL, CR or LF "
-                               "byte", decoding);
+    if (len == 0 || memchr(name, '\r', len) || memchr(name, '\n', len)) {
+        d->reason = apr_psprintf(d->p, "the %s value is empty or holds a CR or LF byte",
+                                 decoding);
         return XSF_BAD_VALUE;
     }
-    for (i = 0; i < *n; ++i) {
-        if (strcmp(c[i].name, name) == 0)
+    if (memchr(name, '\0', len) || xsf_count_dotdot(name, len) > d->raw_dotdots) {
+        d->skipped = apr_psprintf(d->p, "the %s value, which adds a NUL or a '..' "
+                                  "segment, was skipped", decoding);
+        return XSF_FOUND;
+    }
+    for (i = 0; i < d->n; ++i) {
+        if (strcmp(d->c[i].name, name) == 0)
             return XSF_FOUND;
     }
-    c[*n].name = apr_pstrmemdup(p, name, len);
-    c[*n].decoding = decoding;
-    ++*n;
+    d->c[d->n].name = apr_pstrmemdup(d->p, name, len);
+    d->c[d->n].decoding = decoding;
+    ++d->n;
     return XSF_FOUND;
 }
 
 /* SPEC §3 step 4: the ISO-8859-1 reading of a name that is not UTF-8. */
-static xsf_status_t xsf_add_latin1(apr_pool_t *p, xsf_candidate_t *c, int *n,
-                                   const char *name, const char *decoding,
-                                   const char **reason)
+static xsf_status_t xsf_add_latin1(xsf_decoding_t *d, const char *name, const char *decoding)
 {
     apr_size_t len = strlen(name);
     char *utf8;
 
     if (xsf_is_utf8((const unsigned char *)name, len))
         return XSF_FOUND;
-    utf8 = apr_palloc(p, 2 * len);
+    utf8 = apr_palloc(d->p, 2 * len);
     len = xsf_latin1_to_utf8((const unsigned char *)name, len, utf8);
-    return xsf_add_candidate(p, c, n, utf8, len, decoding, reason);
+    return xsf_add_candidate(d, utf8, len, decoding);
 }
 
-/* SPEC §3: the ordered candidates of a value. */
-static xsf_status_t xsf_decode_candidates(apr_pool_t *p, const char *value,
-                                          const xsf_lookup_opts_t *opts,
-                                          xsf_candidate_t *c, int *n,
-                                          const char **reason)
+/*
+ * SPEC §3: the ordered candidates of a value.  A value the backend marked
+ * as percent-encoded (X-SendFile-Encoding: url) but that has no escape is
+ * its own decoding: Flask's quote() of an ASCII name changes nothing.
+ */
+static xsf_status_t xsf_decode_candidates(xsf_decoding_t *d, const char *value,
+                                          const xsf_lookup_opts_t *opts)
 {
-    apr_size_t len = strlen(value);
-    char *buf = apr_palloc(p, 2 * len + 1);
+    apr_size_t len = strlen(value), plen;
+    char *buf = apr_palloc(d->p, 2 * len + 1);
     const char *percent = NULL;
     apr_ssize_t rlen;
-    apr_size_t plen;
     xsf_status_t st = XSF_FOUND;
 
-    *n = 0;
+    d->n = 0;
+    d->raw_dotdots = xsf_count_dotdot(value, len);
     if (len == 0) {
-        *reason = "the value is empty";
+        d->reason = "the value is empty";
         return XSF_BAD_VALUE;
     }
-    rlen = xsf_rfc2047_decode(p, value, buf);
+    rlen = xsf_rfc2047_decode(d->p, value, buf);
     if (rlen >= 0)
-        st = xsf_add_candidate(p, c, n, buf, (apr_size_t)rlen, "RFC 2047", reason);
+        st = xsf_add_candidate(d, buf, (apr_size_t)rlen, "RFC 2047");
     if (st == XSF_FOUND && (opts->unescape || opts->value_is_encoded)) {
         plen = xsf_percent_decode(value, buf);
+        if (plen == 0 && opts->value_is_encoded) {
+            memcpy(buf, value, len);
+            plen = len;
+        }
         if (plen > 0) {
-            st = xsf_add_candidate(p, c, n, buf, plen, "percent-decoded", reason);
-            percent = apr_pstrmemdup(p, buf, plen);
+            st = xsf_add_candidate(d, buf, plen, "percent-decoded");
+            percent = apr_pstrmemdup(d->p, buf, plen);
         }
     }
     if (st == XSF_FOUND && !opts->value_is_encoded)
-        st = xsf_add_candidate(p, c, n, value, len, "raw", reason);
+        st = xsf_add_candidate(d, value, len, "raw");
     if (st == XSF_FOUND && percent)
-        st = xsf_add_latin1(p, c, n, percent, "percent-decoded ISO-8859-1", reason);
+        st = xsf_add_latin1(d, percent, "percent-decoded ISO-8859-1");
     if (st == XSF_FOUND && !opts->value_is_encoded)
-        st = xsf_add_latin1(p, c, n, value, "ISO-8859-1", reason);
+        st = xsf_add_latin1(d, value, "ISO-8859-1");
+    if (st == XSF_FOUND && d->n == 0) {
+        d->reason = d->skipped;
+        st = XSF_BAD_VALUE;
+    }
     return st;
 }
 
@@ -740,7 +784,7 @@ static int xsf_open_beneath(apr_pool_t *p, int dirfd, const char *rel, int flags
 }
 
 /* ------------------------------------------------------------------------
- * SPEC §4: one candidate under the roots
+ * SPEC §4: the roots
  * ------------------------------------------------------------------------ */
 
 static const char *xsf_strerror(apr_pool_t *p, int err)
@@ -750,38 +794,55 @@ static const char *xsf_strerror(apr_pool_t *p, int err)
     return apr_pstrdup(p, apr_strerror(APR_FROM_OS_ERROR(err), buf, sizeof(buf)));
 }
 
-/* The descriptor of root i, opened on first use; -1 if it cannot be opened. */
-static int xsf_root_fd(xsf_lookup_ctx_t *ctx, int i)
+/*
+ * Is the directory now standing at a root's name still the one opened at
+ * start-up?  Files are always opened beneath the descriptor taken then, so
+ * a root renamed away and replaced (by a symlink to elsewhere, another
+ * directory, a mount) can never serve what replaced it; this check turns
+ * that situation into a clear error instead of silently serving from the
+ * old directory.  One stat(2) per root and lookup.
+ */
+static int xsf_root_usable(xsf_lookup_ctx_t *ctx, int i)
 {
-    if (ctx->root_fds[i] == -1) {
-        ctx->root_fds[i] = open(ctx->roots[i].path, XSF_O_DIR);
-        if (ctx->root_fds[i] < 0) {
-            ctx->root_fds[i] = -2;
-            ctx->root_error = apr_psprintf(ctx->p, "root %s cannot be opened: %s",
-                                           ctx->roots[i].path,
-                                           xsf_strerror(ctx->p, errno));
+    const xsf_root_t *root = &ctx->roots[i];
+    struct stat st;
+
+    if (ctx->root_state[i] == 0) {
+        if (stat(root->path, &st) != 0) {
+            ctx->result->reason = apr_psprintf(ctx->p, "root %s is gone since Apache "
+                                               "started (%s); reload Apache after "
+                                               "moving a root", root->path,
+                                               xsf_strerror(ctx->p, errno));
+            ctx->root_state[i] = -1;
+        }
+        else if ((apr_dev_t)st.st_dev != root->device || (apr_ino_t)st.st_ino != root->inode) {
+            ctx->result->reason = apr_psprintf(ctx->p, "root %s was replaced since Apache "
+                                               "started; nothing is served from what "
+                                               "stands there now until Apache is "
+                                               "reloaded", root->path);
+            ctx->root_state[i] = -1;
+        }
+        else {
+            ctx->root_state[i] = 1;
         }
     }
-    return ctx->root_fds[i] < 0 ? -1 : ctx->root_fds[i];
+    return ctx->root_state[i] > 0;
 }
 
-static void xsf_close_roots(xsf_lookup_ctx_t *ctx)
-{
-    int i;
-
-    for (i = 0; i < ctx->nroots; ++i) {
-        if (ctx->root_fds[i] >= 0)
-            close(ctx->root_fds[i]);
-    }
-}
+/* ------------------------------------------------------------------------
+ * SPEC §4: one candidate under one root
+ * ------------------------------------------------------------------------ */
 
 /*
  * A symlink left the root of `route` (EXDEV under RESOLVE_BENEATH).  SPEC
- * §4 serves its target if that lies inside any root in scope: find that
- * root by the canonical path and reroute the open beneath it with symlinks
- * refused (see the top comment for why that is race-free).
+ * §4 serves its target if that lies inside any root in scope: realpath(3)
+ * names the target, the root holding it is found by whole components, and
+ * the route is redirected to the canonical remainder beneath that root's
+ * descriptor with symlinks refused, so that a link swapped in after
+ * realpath() makes the open fail instead of escaping.  Returns the probe
+ * descriptor, or -1 with errno (EXDEV: no root holds the target).
  */
-static int xsf_open_canonical(xsf_lookup_ctx_t *ctx, xsf_route_t *route)
+static int xsf_reroute(xsf_lookup_ctx_t *ctx, xsf_route_t *route)
 {
     const char *full = apr_pstrcat(ctx->p, route->root->path, "/", route->rel, NULL);
     char *canonical = realpath(full, NULL);
@@ -793,12 +854,11 @@ static int xsf_open_canonical(xsf_lookup_ctx_t *ctx, xsf_route_t *route)
     for (i = 0; i < ctx->nroots; ++i) {
         const char *below = xsf_path_below(ctx->roots[i].path, canonical);
 
-        if (below != NULL && xsf_root_fd(ctx, i) >= 0) {
+        if (below != NULL && xsf_root_usable(ctx, i)) {
             route->root = &ctx->roots[i];
-            route->dirfd = ctx->root_fds[i];
             route->rel = apr_pstrdup(ctx->p, below);
             route->follow = 0;
-            fd = xsf_open_beneath(ctx->p, route->dirfd, route->rel, XSF_O_PROBE, 0);
+            fd = xsf_open_beneath(ctx->p, route->root->fd, route->rel, XSF_O_PROBE, 0);
             if (fd < 0 && errno == ELOOP)
                 errno = EXDEV;      /* a symlink appeared since realpath() */
             break;
@@ -809,88 +869,121 @@ static int xsf_open_canonical(xsf_lookup_ctx_t *ctx, xsf_route_t *route)
 }
 
 /*
- * Open the probed inode for reading.  Through /proc/self/fd this is the
- * very inode resolved above.  Without /proc (a ChrootDir jail) the route is
- * resolved again and must give the same inode; a device swapped in between
- * would then be opened, but only one lying inside a root.
+ * An apr_file_t of APR's own for a descriptor the caller keeps: a
+ * duplicate with the cleanup apr_file_open() registers.  That cleanup is
+ * what apr_file_setaside() moves when httpd sets a file bucket aside for
+ * write completion; a file made by apr_os_file_put() has none to move, and
+ * its descriptor was never closed (one leaked per large download).
  */
-static int xsf_reopen(xsf_lookup_ctx_t *ctx, int probe, const struct stat *st,
-                      const xsf_route_t *route)
+static apr_status_t xsf_adopt(apr_pool_t *p, int fd, apr_int32_t flags, apr_file_t **file)
 {
+    apr_file_t *borrowed;
+    apr_os_file_t dup_fd;
+    apr_status_t rv = apr_os_file_put(&borrowed, &fd, flags, p);
+
+    if (rv == APR_SUCCESS)
+        rv = apr_file_dup(file, borrowed, p);
+    /* apr_file_dup() uses dup(2), which drops close-on-exec; a CGI forked
+     * meanwhile by another thread could inherit the descriptor.  Only the
+     * builds without /proc or O_PATH come here. */
+    if (rv == APR_SUCCESS && apr_os_file_get(&dup_fd, *file) == APR_SUCCESS)
+        (void)fcntl(dup_fd, F_SETFD, FD_CLOEXEC);
+    return rv;
+}
+
+/*
+ * Open the probed inode for reading, owned by APR in ctx->p.  Through
+ * /proc/self/fd this is the very inode probed.  Without /proc (a ChrootDir
+ * jail) the route is resolved again and must give the same inode; a device
+ * swapped in between would then be opened, but only one lying inside a root.
+ */
+static apr_status_t xsf_open_for_reading(xsf_lookup_ctx_t *ctx, int probe,
+                                         const apr_finfo_t *probed,
+                                         const xsf_route_t *route, apr_file_t **file)
+{
+    apr_int32_t flags = APR_FOPEN_READ | APR_FOPEN_NONBLOCK | ctx->opts->open_flags;
 #ifdef XSF_HAVE_O_PATH
     char proc[64];
-    struct stat again;
+    struct stat st;
+    apr_status_t rv;
     int fd;
 
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", probe);
-    fd = open(proc, XSF_O_READ);
-    if (fd >= 0 || errno != ENOENT)
-        return fd;
-    fd = xsf_open_beneath(ctx->p, route->dirfd, route->rel, XSF_O_READ, route->follow);
-    if (fd >= 0 && (fstat(fd, &again) != 0 || again.st_dev != st->st_dev
-                    || again.st_ino != st->st_ino)) {
-        close(fd);
-        errno = EXDEV;
-        fd = -1;
-    }
-    return fd;
+    rv = apr_file_open(file, proc, flags, APR_OS_DEFAULT, ctx->p);
+    if (!APR_STATUS_IS_ENOENT(rv))
+        return rv;
+    fd = xsf_open_beneath(ctx->p, route->root->fd, route->rel, XSF_O_READ, route->follow);
+    if (fd < 0)
+        return APR_FROM_OS_ERROR(errno);
+    if (fstat(fd, &st) != 0 || (apr_dev_t)st.st_dev != probed->device
+        || (apr_ino_t)st.st_ino != probed->inode)
+        rv = APR_FROM_OS_ERROR(EXDEV);
+    else
+        rv = xsf_adopt(ctx->p, fd, flags, file);
+    close(fd);
+    return rv;
 #else
-    (void)ctx;
-    (void)st;
+    /* Without O_PATH the probe was opened for reading already. */
+    (void)probed;
     (void)route;
-    return fcntl(probe, F_DUPFD_CLOEXEC, 0);
+    return xsf_adopt(ctx->p, probe, flags, file);
 #endif
 }
 
-static apr_status_t xsf_file_cleanup(void *file)
+/* What the probe names, from fstat(2): the one stat of a lookup. */
+static apr_status_t xsf_probe_info(apr_pool_t *p, int probe, apr_finfo_t *finfo)
 {
-    return apr_file_close(file);
+    apr_file_t *borrowed;
+    apr_status_t rv = apr_os_file_put(&borrowed, &probe, 0, p);
+
+    if (rv == APR_SUCCESS)
+        rv = apr_file_info_get(finfo, APR_FINFO_NORM, borrowed);
+    return rv == APR_INCOMPLETE ? APR_SUCCESS : rv;
 }
 
-/* The canonical path of the opened inode, for r->filename and logs. */
-static const char *xsf_canonical_path(apr_pool_t *p, apr_os_file_t fd, const char *name,
-                                      const struct stat *st)
+/*
+ * The canonical path of the opened file, for logs and for deleting an
+ * X-SendFile-Temporary file: the name beneath the root the file was found
+ * under.  Where the route followed symlinks, the kernel names the inode.
+ */
+static const char *xsf_canonical_path(apr_pool_t *p, const xsf_route_t *route, int probe)
 {
-    char *canonical;
-    const char *path = name;
-    struct stat now;
-
 #ifdef __linux__
-    {
-        /* The kernel names the very inode opened, in one system call,
-         * where realpath(3) would readlink every component. */
-        char link[64], buf[PATH_MAX];
-        ssize_t n;
+    char link[64], buf[PATH_MAX];
+    ssize_t n;
 
-        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-        n = readlink(link, buf, sizeof(buf) - 1);
-        if (n > 0 && buf[0] == '/') {
-            buf[n] = '\0';
-            return apr_pstrdup(p, buf);
-        }
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", probe);
+    n = readlink(link, buf, sizeof(buf) - 1);
+    if (n > 0 && buf[0] == '/') {
+        buf[n] = '\0';
+        return apr_pstrdup(p, buf);
     }
 #else
-    (void)fd;
+    (void)probe;
 #endif
-    canonical = realpath(name, NULL);
-    if (canonical != NULL) {
-        if (stat(canonical, &now) == 0 && now.st_dev == st->st_dev
-            && now.st_ino == st->st_ino)
-            path = apr_pstrdup(p, canonical);
-        free(canonical);
+    {
+        const char **comps;
+        int trailing_slash, n = xsf_components(p, route->rel, &comps, &trailing_slash);
+
+        /* without symlinks (the portable walk refuses them), lexical is physical */
+        n = xsf_normalise(comps, n);
+        return n < 0 ? route->root->path : xsf_join(p, route->root->path, comps, n);
     }
-    return path;
 }
 
-static const char *xsf_kind(mode_t mode)
+static const char *xsf_kind(apr_filetype_e type)
 {
-    if (S_ISDIR(mode))
+    switch (type) {
+    case APR_DIR:
         return "a directory";
-    if (S_ISCHR(mode) || S_ISBLK(mode))
+    case APR_CHR:
+    case APR_BLK:
         return "a device";
-    if (S_ISSOCK(mode))
+    case APR_SOCK:
         return "a socket";
-    return "not a regular file";
+    default:
+        return "not a regular file";
+    }
 }
 
 /* An errno from resolving or opening, as the status of SPEC §4. */
@@ -931,83 +1024,74 @@ static xsf_status_t xsf_errno_status(xsf_lookup_ctx_t *ctx, int err, const char 
     return st;
 }
 
-/* The probe descriptor names a regular file or FIFO: open it and fill the result. */
-static xsf_status_t xsf_accept(xsf_lookup_ctx_t *ctx, int probe, const struct stat *st,
-                               const xsf_route_t *route, const char *name)
+/*
+ * The probe names something: serve it if it is a regular file or a named
+ * pipe.  Devices are never opened for reading (opening a tape or a tty has
+ * side effects), which is why the probe is an O_PATH descriptor.
+ */
+static xsf_status_t xsf_accept(xsf_lookup_ctx_t *ctx, int probe, const xsf_route_t *route,
+                               const char *name)
 {
     xsf_lookup_result_t *res = ctx->result;
-    apr_os_file_t fd = xsf_reopen(ctx, probe, st, route);
-    apr_status_t rv;
+    apr_status_t rv = xsf_probe_info(ctx->p, probe, &res->finfo);
 
-    if (fd < 0)
-        return xsf_errno_status(ctx, errno, name);
-    rv = apr_os_file_put(&res->file, &fd, APR_FOPEN_READ | ctx->opts->open_flags, ctx->p);
+    if (rv != APR_SUCCESS)
+        return xsf_errno_status(ctx, rv, name);
+    if (res->finfo.filetype != APR_REG && res->finfo.filetype != APR_PIPE) {
+        res->reason = apr_psprintf(ctx->p, "%.512s (%s value) is %s", name,
+                                   ctx->candidate->decoding, xsf_kind(res->finfo.filetype));
+        return XSF_NOT_REGULAR;
+    }
+    rv = xsf_open_for_reading(ctx, probe, &res->finfo, route, &res->file);
     if (rv != APR_SUCCESS) {
-        close(fd);
         res->file = NULL;
         return xsf_errno_status(ctx, rv, name);
     }
-    /* apr_os_file_put() registers no cleanup of its own */
-    apr_pool_cleanup_register(ctx->p, res->file, xsf_file_cleanup, apr_pool_cleanup_null);
-    rv = apr_file_info_get(&res->finfo, APR_FINFO_NORM, res->file);
-    if (rv != APR_SUCCESS && rv != APR_INCOMPLETE) {
-        apr_pool_cleanup_run(ctx->p, res->file, xsf_file_cleanup);
-        res->file = NULL;
-        return xsf_errno_status(ctx, rv, name);
-    }
-    res->path = xsf_canonical_path(ctx->p, fd, apr_pstrcat(ctx->p, route->root->path, "/",
-                                                           route->rel, NULL), st);
-    res->finfo.fname = res->path;
+    res->path = ctx->opts->want_path ? xsf_canonical_path(ctx->p, route, probe) : NULL;
+    res->finfo.fname = res->path != NULL ? res->path : name;
     res->name = name;
     res->root = route->root;
     res->decoding = ctx->candidate->decoding;
-    res->is_fifo = S_ISFIFO(st->st_mode);
+    res->is_fifo = res->finfo.filetype == APR_PIPE;
     res->reason = NULL;
     return XSF_FOUND;
 }
 
-/* SPEC §4 for one candidate under one root: `rel` is the part below it. */
+/*
+ * SPEC §4 for one candidate under root i; `rel` is the part below it.
+ * The name a user would see (root joined with `rel`, ".." applied
+ * lexically) is what mod_mime types and the log shows; the open itself
+ * goes beneath the root's descriptor, where the kernel refuses to leave
+ * it.  Only a symlink into another root takes another route.
+ */
 static xsf_status_t xsf_try_root(xsf_lookup_ctx_t *ctx, int i, const char *rel)
 {
     const char **comps;
     int trailing_slash, n, probe;
     xsf_route_t route;
     const char *name;
-    struct stat st;
     xsf_status_t status;
 
     n = xsf_components(ctx->p, rel, &comps, &trailing_slash);
     n = xsf_normalise(comps, n);
-    name = xsf_join(ctx->p, ctx->roots[i].path, comps, n < 0 ? 0 : n);
     if (n < 0) {
         ctx->result->reason = apr_psprintf(ctx->p, "%.512s (%s value): '..' climbs above "
                                            "root %s", ctx->candidate->name,
                                            ctx->candidate->decoding, ctx->roots[i].path);
         return XSF_OUTSIDE;
     }
-    if (xsf_root_fd(ctx, i) < 0)
-        return XSF_NOT_FOUND;
+    if (!xsf_root_usable(ctx, i))
+        return XSF_ROOT_CHANGED;
+    name = xsf_join(ctx->p, ctx->roots[i].path, comps, n);
     route.root = &ctx->roots[i];
-    route.dirfd = ctx->root_fds[i];
     route.rel = rel;
     route.follow = ctx->opts->follow_symlinks;
-    probe = xsf_open_beneath(ctx->p, route.dirfd, rel, XSF_O_PROBE, route.follow);
+    probe = xsf_open_beneath(ctx->p, route.root->fd, rel, XSF_O_PROBE, route.follow);
     if (probe < 0 && errno == EXDEV && route.follow)
-        probe = xsf_open_canonical(ctx, &route);
+        probe = xsf_reroute(ctx, &route);
     if (probe < 0)
         return xsf_errno_status(ctx, errno, name);
-    if (fstat(probe, &st) != 0) {
-        status = xsf_errno_status(ctx, errno, name);
-    }
-    else if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
-        ctx->result->reason = apr_psprintf(ctx->p, "%.512s (%s value) is %s",
-                                           name, ctx->candidate->decoding,
-                                           xsf_kind(st.st_mode));
-        status = XSF_NOT_REGULAR;
-    }
-    else {
-        status = xsf_accept(ctx, probe, &st, &route, name);
-    }
+    status = xsf_accept(ctx, probe, &route, name);
     close(probe);
     return status;
 }
@@ -1051,27 +1135,49 @@ static xsf_status_t xsf_try_candidate(xsf_lookup_ctx_t *ctx)
  * Public functions
  * ------------------------------------------------------------------------ */
 
-const char *xsf_root_canonicalise(apr_pool_t *p, const char *configured,
-                                  const char **canonical)
+/* The pool's cleanup owns a root's descriptor; copies of xsf_root_t only use it. */
+static apr_status_t xsf_root_cleanup(void *data)
+{
+    close(*(int *)data);
+    return APR_SUCCESS;
+}
+
+const char *xsf_root_open(apr_pool_t *p, const char *configured, int allow_delete,
+                          xsf_root_t *root)
 {
     struct stat st;
     char *path;
-    const char *err = NULL;
+    int *owned;
+    int fd;
 
-    *canonical = NULL;
+    memset(root, 0, sizeof(*root));
+    root->fd = -1;
     if (configured == NULL || configured[0] != '/')
         return "must be an absolute path";
     path = realpath(configured, NULL);
     if (path == NULL)
         return apr_psprintf(p, "cannot be resolved: %s", xsf_strerror(p, errno));
-    if (stat(path, &st) != 0)
-        err = apr_psprintf(p, "cannot be examined: %s", xsf_strerror(p, errno));
-    else if (!S_ISDIR(st.st_mode))
-        err = "is not a directory";
-    else
-        *canonical = apr_pstrdup(p, path);
+    fd = open(path, XSF_O_DIR);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        const char *err = apr_psprintf(p, "cannot be opened as a directory: %s",
+                                       xsf_strerror(p, errno));
+
+        if (fd >= 0)
+            close(fd);
+        free(path);
+        return err;
+    }
+    owned = apr_palloc(p, sizeof(*owned));
+    *owned = fd;
+    apr_pool_cleanup_register(p, owned, xsf_root_cleanup, apr_pool_cleanup_null);
+    root->path = apr_pstrdup(p, path);
+    root->configured = apr_pstrdup(p, configured);
+    root->allow_delete = allow_delete;
+    root->fd = fd;
+    root->device = (apr_dev_t)st.st_dev;
+    root->inode = (apr_ino_t)st.st_ino;
     free(path);
-    return err;
+    return NULL;
 }
 
 xsf_status_t xsf_lookup(apr_pool_t *p, const char *value,
@@ -1080,9 +1186,10 @@ xsf_status_t xsf_lookup(apr_pool_t *p, const char *value,
                         xsf_lookup_result_t *result)
 {
     xsf_candidate_t candidates[XSF_MAX_CANDIDATES];
+    xsf_decoding_t decoding;
     xsf_lookup_ctx_t ctx;
     xsf_status_t st;
-    int n, i;
+    int i;
 
     memset(result, 0, sizeof(*result));
     if (value == NULL)
@@ -1092,61 +1199,62 @@ xsf_status_t xsf_lookup(apr_pool_t *p, const char *value,
                          "the backend's files are in";
         return XSF_NO_ROOT;
     }
-    st = xsf_decode_candidates(p, value, opts, candidates, &n, &result->reason);
-    if (st != XSF_FOUND)
+    memset(&decoding, 0, sizeof(decoding));
+    decoding.p = p;
+    decoding.c = candidates;
+    st = xsf_decode_candidates(&decoding, value, opts);
+    if (st != XSF_FOUND) {
+        result->reason = decoding.reason;
         return st;
+    }
 
     ctx.p = p;
     ctx.roots = roots;
     ctx.nroots = nroots;
-    ctx.root_fds = apr_palloc(p, (apr_size_t)nroots * sizeof(int));
-    for (i = 0; i < nroots; ++i)
-        ctx.root_fds[i] = -1;
-    ctx.root_error = NULL;
+    ctx.root_state = apr_pcalloc(p, (apr_size_t)nroots);
     ctx.opts = opts;
     ctx.result = result;
 
     st = XSF_NOT_FOUND;
-    for (i = 0; i < n && st == XSF_NOT_FOUND; ++i) {
+    for (i = 0; i < decoding.n && st == XSF_NOT_FOUND; ++i) {
         ctx.candidate = &candidates[i];
         st = xsf_try_candidate(&ctx);
     }
     if (st == XSF_NOT_FOUND) {
         result->reason = apr_psprintf(p, "%.512s: not found under any XSendFilePath root "
-                                      "(%d decoding%s tried)%s%s", value, n,
-                                      n == 1 ? "" : "s",
-                                      ctx.root_error ? "; " : "",
-                                      ctx.root_error ? ctx.root_error : "");
+                                      "(%d decoding%s tried)%s%s", value, decoding.n,
+                                      decoding.n == 1 ? "" : "s",
+                                      decoding.skipped ? "; " : "",
+                                      decoding.skipped ? decoding.skipped : "");
     }
-    xsf_close_roots(&ctx);
     return st;
 }
 
 apr_status_t xsf_unlink_opened(apr_pool_t *p, const xsf_lookup_result_t *result)
 {
+    const xsf_root_t *root;
     const char *below, *slash, *base;
     struct stat st;
-    int rootfd, dirfd;
+    int dirfd;
     apr_status_t rv = APR_SUCCESS;
 
     if (result == NULL || result->file == NULL || result->root == NULL
         || result->path == NULL)
         return APR_EINVAL;
-    if (!result->root->allow_delete)
+    root = result->root;
+    if (!root->allow_delete)
         return APR_FROM_OS_ERROR(EACCES);
-    below = xsf_path_below(result->root->path, result->path);
+    below = xsf_path_below(root->path, result->path);
     if (below == NULL || *below == '\0')
         return APR_FROM_OS_ERROR(EACCES);
 
-    rootfd = open(result->root->path, XSF_O_DIR);
-    if (rootfd < 0)
-        return APR_FROM_OS_ERROR(errno);
     slash = strrchr(below, '/');
     base = slash ? slash + 1 : below;
-    /* the directory holding the name, reached without any symlink */
-    dirfd = slash ? xsf_open_beneath(p, rootfd, apr_pstrmemdup(p, below, (apr_size_t)(slash - below)),
+    /* the directory holding the name, reached from the root without any symlink */
+    dirfd = slash ? xsf_open_beneath(p, root->fd, apr_pstrmemdup(p, below,
+                                                                 (apr_size_t)(slash - below)),
                                      XSF_O_DIR, 0)
-                  : rootfd;
+                  : root->fd;
     if (dirfd < 0)
         rv = APR_FROM_OS_ERROR(errno);
     else if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0)
@@ -1156,8 +1264,7 @@ apr_status_t xsf_unlink_opened(apr_pool_t *p, const xsf_lookup_result_t *result)
         rv = APR_FROM_OS_ERROR(ESTALE);     /* the name now refers to another file */
     else if (unlinkat(dirfd, base, 0) != 0)
         rv = APR_FROM_OS_ERROR(errno);
-    if (dirfd >= 0 && dirfd != rootfd)
+    if (dirfd >= 0 && dirfd != root->fd)
         close(dirfd);
-    close(rootfd);
     return rv;
 }

@@ -10,13 +10,21 @@
 #include <apr_pools.h>
 #include <apr_file_io.h>
 
-/* One XSendFilePath root, canonicalised once at configuration time. */
+/*
+ * One XSendFilePath root, opened once when Apache reads its configuration
+ * (xsf_root_open).  Files are only ever opened beneath `fd`, so the root is
+ * the directory that stood at its name then (SPEC §4), whatever is renamed
+ * or mounted later.
+ */
 typedef struct xsf_root {
     const char *path;        /* canonical absolute path, no trailing '/' (except "/") */
-    const char *configured;  /* as written in XSendFilePath, or NULL: absolute values may
-                                use this spelling too (e.g. /var/www when it is a symlink
-                                to /srv/www); never used to open anything */
+    const char *configured;  /* as written in XSendFilePath: absolute values may use this
+                                spelling too (e.g. /var/www when it is a symlink to
+                                /srv/www); never used to open anything */
     int allow_delete;        /* XSendFilePath ... AllowFileDelete */
+    int fd;                  /* the directory (O_PATH where available), close-on-exec */
+    apr_dev_t device;        /* its identity when opened: a lookup refuses a root */
+    apr_ino_t inode;         /* whose name now leads elsewhere */
 } xsf_root_t;
 
 /* Options for one lookup, taken from the directory config and the response. */
@@ -25,6 +33,8 @@ typedef struct xsf_lookup_opts {
     int value_is_encoded;    /* X-SendFile-Encoding: url: decode, and skip the raw value */
     int follow_symlinks;     /* XSendFileFollowSymlinks */
     apr_int32_t open_flags;  /* extra APR open flags, e.g. APR_FOPEN_SENDFILE_ENABLED */
+    int want_path;           /* fill result->path (one readlink(2) more): for deleting
+                                a temporary file, or for a debug log */
 } xsf_lookup_opts_t;
 
 typedef enum xsf_status {
@@ -35,12 +45,15 @@ typedef enum xsf_status {
     XSF_FORBIDDEN,           /* permission denied, or a symlink with FollowSymlinks Off (403) */
     XSF_NOT_REGULAR,         /* directory, device, socket (403) */
     XSF_NO_ROOT,             /* no root in scope (403, the log names XSendFilePath) */
-    XSF_ERROR                /* any other failure (EMFILE, EIO, ENOMEM): server error (500) */
+    XSF_ERROR,               /* any other failure (EMFILE, EIO, ENOMEM): server error (500) */
+    XSF_ROOT_CHANGED         /* a root in the way was replaced or removed since start-up (500) */
 } xsf_status_t;
 
 typedef struct xsf_lookup_result {
-    apr_file_t *file;        /* open for reading; closed by a cleanup of the pool */
-    const char *path;        /* canonical path of the opened file */
+    apr_file_t *file;        /* open for reading, owned by APR: the pool's cleanup closes
+                                it, and apr_file_setaside() hands that duty on */
+    const char *path;        /* canonical path of the opened file, or NULL unless
+                                opts->want_path */
     const char *name;        /* the name as the backend gave it, joined to its root and
                                 cleaned lexically (symlinks not resolved): what Apache's
                                 own static serving would put in r->filename, so mod_mime
@@ -57,10 +70,12 @@ typedef struct xsf_lookup_result {
 } xsf_lookup_result_t;
 
 /*
- * Canonicalise a configured root (resolve symlinks, strip trailing '/').
+ * Open a configured root: resolve its symlinks, open the directory and
+ * record its identity; the descriptor is closed by a cleanup of `p`.
  * Returns NULL on success, else an error message for the configuration.
  */
-const char *xsf_root_canonicalise(apr_pool_t *p, const char *configured, const char **canonical);
+const char *xsf_root_open(apr_pool_t *p, const char *configured, int allow_delete,
+                          xsf_root_t *root);
 
 /*
  * Decode `value` into the ordered candidates of SPEC §3 and open the first

@@ -8,6 +8,9 @@
  * them out with xsf_stream_next()/xsf_stream_consumed() and hands them to
  * the client.  APR and the fifo library only; the bucket glue is in
  * mod_xsendfile.c.
+ *
+ * Conventions: functions that can fail return apr_status_t; the stream's
+ * progress is an xsf_stream_status_t; the rest return nothing or a count.
  */
 #ifndef XSF_STREAM_H
 #define XSF_STREAM_H
@@ -17,6 +20,32 @@
 #include <apr_pools.h>
 #include <apr_file_io.h>
 #include <apr_time.h>
+
+/*
+ * The read end of a named pipe, from the lookup that opened it to its
+ * close.  A producer (`tar cf PIPE`, `pg_dump -f PIPE`) blocks in open(2)
+ * until a reader comes, and may get there only after the response is over
+ * (a HEAD request, a client gone before the first byte, an error after the
+ * lookup).  Closing the read end then would leave it blocked for ever; so
+ * unless the producer was seen to finish, xsf_pipe_close() hands a
+ * duplicate of the read end to a per-process releaser, which closes it as
+ * soon as the producer has opened the pipe (data or hang-up arrives), or
+ * after the stream timeout: the producer then gets EPIPE and exits.
+ */
+typedef struct xsf_pipe xsf_pipe_t;
+
+/*
+ * Take over `file`, the pipe a lookup opened (non-blocking, owned by APR
+ * in `p`).  xsf_pipe_close() runs at the latest as a cleanup of `p`;
+ * `wait` is how long the releaser waits for the producer.
+ */
+xsf_pipe_t *xsf_pipe_adopt(apr_pool_t *p, apr_file_t *file, apr_interval_time_t wait);
+
+/* Close the read end now, as described above.  Safe to call more than once. */
+void xsf_pipe_close(xsf_pipe_t *pipe);
+
+/* Once per child process, before any request: where the releaser lives. */
+void xsf_pipe_child_init(apr_pool_t *pchild);
 
 typedef struct xsf_stream xsf_stream_t;
 
@@ -28,13 +57,13 @@ typedef enum xsf_stream_status {
 } xsf_stream_status_t;
 
 /*
- * Start streaming from `pipe`, a named pipe opened non-blocking for reading.
- * `buffer`: bytes that may wait in memory before the producer is held back;
- * `idle`: how long the producer may send nothing.  The stream, its thread
- * and the pipe are released by xsf_stream_stop() or at the latest by a
- * cleanup of `p`.  Returns APR_SUCCESS or the error that kept it from starting.
+ * Start streaming from `pipe`.  `buffer`: bytes that may wait in memory
+ * before the producer is held back; `idle`: how long the producer may send
+ * nothing.  The stream and its thread are released by xsf_stream_stop() or
+ * at the latest by a cleanup of `p`; the pipe stays the caller's.
+ * Returns APR_SUCCESS or the error that kept it from starting.
  */
-apr_status_t xsf_stream_start(xsf_stream_t **stream, apr_pool_t *p, apr_file_t *pipe,
+apr_status_t xsf_stream_start(xsf_stream_t **stream, apr_pool_t *p, xsf_pipe_t *pipe,
                               apr_size_t buffer, apr_interval_time_t idle);
 
 /*
@@ -51,9 +80,8 @@ apr_uint64_t xsf_stream_bytes_in(const xsf_stream_t *stream);
 apr_size_t xsf_stream_peak_memory(const xsf_stream_t *stream);
 
 /*
- * Stop reading (the client went away, or the stream ended), join the
- * thread and close the pipe, so that a producer still writing gets EPIPE.
- * Safe to call more than once.
+ * Stop reading (the client went away, or the stream ended) and join the
+ * thread.  Safe to call more than once.
  */
 void xsf_stream_stop(xsf_stream_t *stream);
 

@@ -11,6 +11,13 @@ use XSF::Test;
 
 my $dir = files_dir() . '/dec';
 my %content;
+# SPEC §4: names that a decoding would turn into '..' (alice/ is where an
+# application confined a user, bob/ what it must never reach from there).
+my $alice_pct = 'alice/%2e%2e%2fbob%2fsecret.txt';
+my $alice_word = 'alice/=?utf-8?b?' . encode_base64('../bob/secret.txt', '') . '?=';
+for my $name ($alice_pct, $alice_word, 'bob/secret.txt') {
+    $content{$name} = file_bytes(make_file("dec/$name", 200 + length $name));
+}
 for my $name ("caf\xc3\xa9 \xe2\x82\xac.txt", "\xe2\x82\xac \xe6\x9d\xb1\xe4\xba\xac.txt",
               "caf\xc3\xa9.txt", '100%.txt', 'a%41.txt', 'aA.txt', 'plain.txt', 'a+b.txt', 'a b.txt') {
     $content{$name} = file_bytes(make_file("dec/$name", 100 + length $name));
@@ -41,6 +48,11 @@ my @cases = (
     ['RFC 2047 q, UTF-8', 'cgi', qword('utf-8', "$dir/$cafe_euro"), $cafe_euro],
     ['RFC 2047 q, ISO-8859-1', 'cgi', qword('iso-8859-1', "$dir/caf\xe9.txt"), "caf\xc3\xa9.txt"],
     ['a literal % in a raw name', 'cgi', "$dir/100%.txt", '100%.txt'],
+    ['a literal %2e%2e%2f name: not decoded into ..', 'cgi', "$dir/$alice_pct", $alice_pct],
+    ['... over WSGI', 'wsgi', "dec/$alice_pct", $alice_pct],
+    ['a literal RFC 2047 name: not decoded into ..', 'cgi', "$dir/$alice_word", $alice_word],
+    ['... with XSendFileUnescape Off', 'cgi-noescape', "$dir/$alice_word", $alice_word],
+    ['a raw .. is the backend\'s own', 'cgi', "$dir/alice/../bob/secret.txt", 'bob/secret.txt'],
     ['valid escape decoded first', 'cgi', "$dir/a%41.txt", 'aA.txt'],
     ['XSendFileUnescape Off: the raw name', 'cgi-noescape', "$dir/a%41.txt", 'a%41.txt'],
     ['+ stays +', 'cgi', "$dir/a+b.txt", 'a+b.txt'],
@@ -50,7 +62,11 @@ my @refused = (
     ['symlink out of every root', 'cgi', "$dir/link-out", 403],
     ['symlink to /', 'cgi', "$dir/link-root/etc/passwd", 403],
     ['relative .. above the root', 'cgi', '../other/secret.txt', 403],
-    ['encoded .. above the root', 'cgi', 'dec/%2e%2e/%2E./other/secret.txt', 403],
+    # SPEC §4: a decoding that adds '..' is skipped; the raw name is missing
+    ['encoded .. above the root', 'cgi', 'dec/%2e%2e/%2E./other/secret.txt', 404],
+    ['encoded .. into a sibling', 'wsgi', "$dir/alice/%2E%2E/bob/secret.txt", 404],
+    ['RFC 2047 .. into a sibling, Unescape Off', 'cgi-noescape',
+     "$dir/alice/" . qword('utf-8', '../bob/secret.txt'), 404],
     ['XSendFileFollowSymlinks Off: a symlink inside', 'cgi-nosymlinks', "$dir/link-in", 403],
     ['an empty value', 'cgi', '', 500],
     ['a decoded CR', 'cgi', "$dir/plain.txt%0d", 500],

@@ -87,7 +87,7 @@ static const row_t rows[] = {
     { "100%.txt", 0, XSF_FOUND, "a/100%.txt" },
     { "100%.txt", NO_UNESCAPE, XSF_FOUND, "a/100%.txt" },
     { "100%25.txt", 0, XSF_FOUND, "a/100%.txt" },
-    { "100%.txt", ENCODED, XSF_NOT_FOUND, NULL },
+    { "100%.txt", ENCODED, XSF_FOUND, "a/100%.txt" },       /* no valid escape: as is */
     { "a%41.txt", 0, XSF_FOUND, "a/aA.txt" },                 /* decoded before raw */
     { "a%41.txt", NO_UNESCAPE, XSF_FOUND, "a/a%41.txt" },
     { "a%41.txt", NO_UNESCAPE | ENCODED, XSF_FOUND, "a/aA.txt" },
@@ -100,30 +100,45 @@ static const row_t rows[] = {
 
     /* backend errors (SPEC §3: 500) */
     { "", 0, XSF_BAD_VALUE, NULL },
-    { "%00", 0, XSF_BAD_VALUE, NULL },
-    { "plain.txt%00.jpg", 0, XSF_BAD_VALUE, NULL },
+    { "%00", ENCODED, XSF_BAD_VALUE, NULL },           /* no decoding left to try */
     { "plain.txt%00.jpg", NO_UNESCAPE, XSF_NOT_FOUND, NULL },
     { "plain.txt\r\nX-Injected: 1", 0, XSF_BAD_VALUE, NULL },
     { "plain.txt\n", NO_UNESCAPE, XSF_BAD_VALUE, NULL },
     { "plain.txt%0d%0aX-Injected:%201", 0, XSF_BAD_VALUE, NULL },
     { "plain.txt%0A", ENCODED, XSF_BAD_VALUE, NULL },
-    { "=?utf-8?q?plain.txt=00?=", 0, XSF_BAD_VALUE, NULL },
-    { "=?utf-8?b?AA==?=", 0, XSF_BAD_VALUE, NULL },
     { "=?utf-8?q?" "?=", 0, XSF_BAD_VALUE, NULL },      /* no trigraph */
+
+    /* SPEC §4: a decoding that adds a NUL or a ".." segment is skipped,
+     * and the next candidate (the raw value) decides */
+    { "%00", 0, XSF_NOT_FOUND, NULL },
+    { "plain.txt%00.jpg", 0, XSF_NOT_FOUND, NULL },
+    { "=?utf-8?q?plain.txt=00?=", 0, XSF_NOT_FOUND, NULL },
+    { "=?utf-8?b?AA==?=", 0, XSF_NOT_FOUND, NULL },
+    { "alice/%2e%2e%2fbob%2fsecret.txt", 0, XSF_FOUND, "a/alice/%2e%2e%2fbob%2fsecret.txt" },
+    { "alice/%2e%2e%2fbob%2fsecret.txt", ENCODED, XSF_BAD_VALUE, NULL },
+    { "alice/%2E%2E/bob/secret.txt", 0, XSF_NOT_FOUND, NULL },
+    { "alice/=?utf-8?b?Li4vYm9iL3NlY3JldC50eHQ=?=", 0, XSF_FOUND,
+      "a/alice/=?utf-8?b?Li4vYm9iL3NlY3JldC50eHQ=?=" },
+    { "alice/=?utf-8?b?Li4vYm9iL3NlY3JldC50eHQ=?=", NO_UNESCAPE, XSF_FOUND,
+      "a/alice/=?utf-8?b?Li4vYm9iL3NlY3JldC50eHQ=?=" },
+    { "alice/=?utf-8?q?=2E=2E/bob/secret.txt?=", 0, XSF_NOT_FOUND, NULL },
+    { "alice/../bob/secret.txt", 0, XSF_FOUND, "a/bob/secret.txt" },    /* raw '..' stays */
+    { "alice/../%62ob/secret.txt", 0, XSF_FOUND, "a/bob/secret.txt" },  /* no '..' added */
 
     /* ".." in every spelling: never above the root */
     { "../outside/secret.txt", 0, XSF_OUTSIDE, NULL },
     { "..", 0, XSF_OUTSIDE, NULL },
-    { "%2e%2e/outside/secret.txt", 0, XSF_OUTSIDE, NULL },
-    { "%2E./outside/secret.txt", 0, XSF_OUTSIDE, NULL },
-    { ".%2E/outside/secret.txt", 0, XSF_OUTSIDE, NULL },
-    { "..%2foutside%2fsecret.txt", 0, XSF_OUTSIDE, NULL },
+    { "%2e%2e/outside/secret.txt", 0, XSF_NOT_FOUND, NULL },   /* decoded '..' skipped */
+    { "%2E./outside/secret.txt", 0, XSF_NOT_FOUND, NULL },
+    { ".%2E/outside/secret.txt", 0, XSF_NOT_FOUND, NULL },
+    { "..%2foutside%2fsecret.txt", 0, XSF_NOT_FOUND, NULL },
+    { "../%2e%2e/outside/secret.txt", 0, XSF_OUTSIDE, NULL },  /* raw '..' climbs */
     { "%2e%2e/outside/secret.txt", NO_UNESCAPE, XSF_NOT_FOUND, NULL },
     { "%252e%252e/outside/secret.txt", 0, XSF_NOT_FOUND, NULL },
     { "%c0%ae%c0%ae/outside/secret.txt", 0, XSF_NOT_FOUND, NULL },  /* overlong UTF-8 */
     { "\xc0\xae\xc0\xae/outside/secret.txt", 0, XSF_NOT_FOUND, NULL },
-    { "=?utf-8?q?../outside/secret.txt?=", 0, XSF_OUTSIDE, NULL },
-    { "=?utf-8?b?Li4vb3V0c2lkZS9zZWNyZXQudHh0?=", 0, XSF_OUTSIDE, NULL },
+    { "=?utf-8?q?../outside/secret.txt?=", 0, XSF_NOT_FOUND, NULL },
+    { "=?utf-8?b?Li4vb3V0c2lkZS9zZWNyZXQudHh0?=", 0, XSF_NOT_FOUND, NULL },
     { "sub/../../outside/secret.txt", 0, XSF_OUTSIDE, NULL },
     { "sub/../../b/only-b.txt", 0, XSF_OUTSIDE, NULL },       /* even into another root */
     { "sub/../plain.txt", 0, XSF_FOUND, "a/plain.txt" },
@@ -283,6 +298,11 @@ static void make_tree(void)
     make_file("a/a+b.txt", "plus\n");
     make_file("a/a b.txt", "space\n");
     make_file("a/sub/inner.txt", "inner\n");
+    make_dir("a/alice");
+    make_dir("a/bob");
+    make_file("a/bob/secret.txt", "bob's\n");
+    make_file("a/alice/%2e%2e%2fbob%2fsecret.txt", "alice's literal name\n");
+    make_file("a/alice/=?utf-8?b?Li4vYm9iL3NlY3JldC50eHQ=?=", "alice's word\n");
     make_file("a/locked.txt", "locked\n");
     if (chmod(at("a/locked.txt"), 0) != 0)
         bail("chmod");
@@ -312,10 +332,9 @@ static void make_tree(void)
     make_link("loop1", "a/loop2");
     make_link("nowhere", "a/dangling");
 
-    roots[0].path = at("a");
-    roots[0].configured = at("link-to-a");
-    roots[0].allow_delete = 1;
-    roots[1].path = at("b");
+    if (xsf_root_open(pool, at("link-to-a"), 1, &roots[0]) != NULL
+        || xsf_root_open(pool, at("b"), 0, &roots[1]) != NULL)
+        bail("xsf_root_open");
 }
 
 static int remove_entry(const char *path, const struct stat *st)
@@ -364,8 +383,12 @@ static const char *base64(const char *in)
     return out;
 }
 
-/* Percent-encode all but unreserved characters (RFC 3986) and '/'. */
-static const char *percent(const char *in)
+/*
+ * Percent-encode all but unreserved characters (RFC 3986), and '/' unless
+ * `keep`: Python's urllib.parse.quote() keeps '/', PHP's rawurlencode() and
+ * Ruby's ERB::Util.url_encode() encode it.
+ */
+static const char *percent_keeping(const char *in, const char *keep)
 {
     char *out = apr_palloc(pool, 3 * strlen(in) + 1), *o = out;
 
@@ -373,7 +396,7 @@ static const char *percent(const char *in)
         unsigned char c = (unsigned char)*in;
 
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
-            || strchr("-._~/", c))
+            || (c != '\0' && strchr(keep, c)))
             *o++ = (char)c;
         else
             o += sprintf(o, "%%%02X", c);
@@ -391,7 +414,7 @@ static const char *row_value(const row_t *row)
     if (row->flags & AS_B64)
         return apr_pstrcat(pool, "=?utf-8?b?", base64(v), "?=", NULL);
     if (row->flags & AS_PERCENT)
-        return percent(v);
+        return percent_keeping(v, "-._~/");
     return v;
 }
 
@@ -403,6 +426,7 @@ static xsf_lookup_opts_t row_opts(unsigned flags)
     opts.unescape = !(flags & NO_UNESCAPE);
     opts.value_is_encoded = (flags & ENCODED) != 0;
     opts.follow_symlinks = !(flags & NO_FOLLOW);
+    opts.want_path = 1;
     return opts;
 }
 
@@ -485,7 +509,7 @@ static void test_long_values(void)
         { "x", "", PATH_MAX + 10, XSF_NOT_FOUND },
         { "x/", "", 65536, XSF_NOT_FOUND },
         { "../", "outside/secret.txt", 65536, XSF_OUTSIDE },
-        { "%2e%2e/", "outside/secret.txt", 65536, XSF_OUTSIDE },
+        { "%2e%2e/", "outside/secret.txt", 65536, XSF_NOT_FOUND },
         { "%41", "", 65536, XSF_NOT_FOUND },
         { "./", "plain.txt", 65536, XSF_NOT_FOUND },     /* ENAMETOOLONG, as the kernel says */
         { "=?", "", 65536, XSF_NOT_FOUND },
@@ -635,22 +659,119 @@ static void test_permission_denied(void)
     }
 }
 
-static void test_root_canonicalise(void)
+/*
+ * What web frameworks send with X-SendFile-Encoding: url (the README's
+ * Flask recipe, PHP, Ruby): every shape must reach the file, ASCII names
+ * without a single escape included, whatever XSendFileUnescape says.
+ */
+static void test_encoder_shapes(void)
 {
-    const char *canonical, *err;
+    static const char *const names[] = {
+        "plain.txt", "café €.txt", "€ 東京.txt", "a+b.txt", "a b.txt", "100%.txt",
+        "sub/inner.txt", "@/a/café €.txt", "@/b/only-b.txt",
+    };
+    static const struct {
+        const char *name;
+        const char *keep;
+    } encoders[] = {
+        { "urllib.parse.quote", "-._~/" },
+        { "rawurlencode/ERB::Util.url_encode", "-._~" },
+    };
+    static const unsigned flags[] = { ENCODED, NO_UNESCAPE | ENCODED, 0 };
+    apr_size_t i, e, f;
 
-    err = xsf_root_canonicalise(pool, "relative/dir", &canonical);
-    tap_ok(err != NULL && canonical == NULL, "root: a relative path is refused");
-    err = xsf_root_canonicalise(pool, at("missing"), &canonical);
-    tap_ok(err != NULL && canonical == NULL, "root: a missing directory is refused");
-    err = xsf_root_canonicalise(pool, at("a/plain.txt"), &canonical);
-    tap_ok(err != NULL && canonical == NULL, "root: a file is refused");
-    err = xsf_root_canonicalise(pool, apr_pstrcat(pool, top, "//link-to-a/./", NULL),
-                                &canonical);
-    tap_ok(err == NULL, "root: a symlink to a directory is accepted");
-    tap_is_str(canonical, at("a"), "root: symlink resolved, no trailing '/'");
-    err = xsf_root_canonicalise(pool, "/", &canonical);
-    tap_is_str(err == NULL ? canonical : err, "/", "root: / stays /");
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); ++i) {
+        const char *name = names[i][0] == '@' ? apr_pstrcat(pool, top, names[i] + 1, NULL)
+                                              : names[i];
+        const char *file = names[i][0] == '@' ? names[i] + 2
+                                              : apr_pstrcat(pool, "a/", names[i], NULL);
+
+        for (e = 0; e < sizeof(encoders) / sizeof(encoders[0]); ++e) {
+            const char *value = percent_keeping(name, encoders[e].keep);
+
+            for (f = 0; f < sizeof(flags) / sizeof(flags[0]); ++f)
+                check(apr_psprintf(pool, "%s(%s)", encoders[e].name, names[i]), value,
+                      flags[f], XSF_FOUND, file);
+        }
+    }
+}
+
+static void test_root_open(void)
+{
+    xsf_root_t root;
+    struct stat st;
+    apr_pool_t *p;
+    int fd;
+
+    tap_ok(xsf_root_open(pool, "relative/dir", 0, &root) != NULL && root.fd == -1,
+           "root: a relative path is refused");
+    tap_ok(xsf_root_open(pool, at("missing"), 0, &root) != NULL && root.fd == -1,
+           "root: a missing directory is refused");
+    tap_ok(xsf_root_open(pool, at("a/plain.txt"), 0, &root) != NULL && root.fd == -1,
+           "root: a file is refused");
+    apr_pool_create(&p, pool);
+    tap_ok(xsf_root_open(p, apr_pstrcat(p, top, "//link-to-a/./", NULL), 1, &root) == NULL,
+           "root: a symlink to a directory is accepted");
+    tap_is_str(root.path, at("a"), "root: symlink resolved, no trailing '/'");
+    tap_ok(stat(at("a"), &st) == 0 && root.inode == st.st_ino && root.device == st.st_dev
+           && root.allow_delete == 1, "root: identity and AllowFileDelete recorded");
+    fd = root.fd;
+    tap_ok(fd >= 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0,
+           "root: an open directory descriptor, close-on-exec");
+    apr_pool_destroy(p);
+    tap_ok(fcntl(fd, F_GETFD) == -1 && errno == EBADF,
+           "root: its descriptor is closed with the configuration's pool");
+    apr_pool_create(&p, pool);
+    tap_ok(xsf_root_open(p, "/", 0, &root) == NULL, "root: / is accepted");
+    tap_is_str(root.path, "/", "root: / stays /");
+    apr_pool_destroy(p);
+}
+
+/*
+ * SPEC §4: a root is the directory configured at start-up.  Renamed away
+ * and replaced by a symlink to elsewhere, by another directory, or removed:
+ * nothing is served from what stands at its name now, and the log says why.
+ */
+static void test_root_replaced(void)
+{
+    static const char *const how[] = { "a symlink to elsewhere", "another directory",
+                                       "nothing" };
+    xsf_lookup_opts_t opts = row_opts(0);
+    int i;
+
+    make_dir("swap-root");
+    make_file("swap-root/doc.txt", "original\n");
+    make_dir("elsewhere");
+    make_file("elsewhere/doc.txt", "elsewhere\n");
+    for (i = 0; i < 3; ++i) {
+        xsf_lookup_result_t res;
+        xsf_root_t root;
+        apr_pool_t *p;
+
+        apr_pool_create(&p, pool);
+        if (xsf_root_open(p, at("swap-root"), 1, &root) != NULL)
+            bail("xsf_root_open swap-root");
+        tap_is_long(xsf_lookup(p, "doc.txt", &root, 1, &opts, &res), XSF_FOUND,
+                    apr_psprintf(pool, "root before it is replaced by %s: served", how[i]));
+        if (rename(at("swap-root"), at("swap-root.orig")) != 0)
+            bail("rename");
+        if ((i == 0 && symlink(at("elsewhere"), at("swap-root")) != 0)
+            || (i == 1 && (mkdir(at("swap-root"), 0755) != 0
+                           || symlink(at("elsewhere/doc.txt"), at("swap-root/doc.txt")) != 0)))
+            bail("replace swap-root");
+        tap_is_long(xsf_lookup(p, "doc.txt", &root, 1, &opts, &res), XSF_ROOT_CHANGED,
+                    apr_psprintf(pool, "root replaced by %s: XSF_ROOT_CHANGED", how[i]));
+        tap_ok(res.file == NULL && res.reason != NULL && strstr(res.reason, "swap-root"),
+               "... no file, and the log names the root");
+        tap_is_long(xsf_lookup(p, apr_pstrcat(p, top, "/swap-root/doc.txt", NULL), &root, 1,
+                               &opts, &res), XSF_ROOT_CHANGED,
+                    "... also for an absolute value");
+        if (i < 2)
+            remove_tree(at("swap-root"));
+        if (rename(at("swap-root.orig"), at("swap-root")) != 0)
+            bail("rename back");
+        apr_pool_destroy(p);
+    }
 }
 
 static int exists(const char *rel)
@@ -707,6 +828,7 @@ static void test_unlink(void)
  */
 #ifdef RENAME_EXCHANGE
 static volatile int racing;
+static long swaps;               /* exchanges made; -errno if one failed */
 
 static void *swapper(void *arg)
 {
@@ -716,8 +838,11 @@ static void *swapper(void *arg)
     (void)arg;
     while (racing) {
         if (renameat2(AT_FDCWD, swap, AT_FDCWD, swap_alt, RENAME_EXCHANGE) != 0
-            || renameat2(AT_FDCWD, dir, AT_FDCWD, dir_alt, RENAME_EXCHANGE) != 0)
+            || renameat2(AT_FDCWD, dir, AT_FDCWD, dir_alt, RENAME_EXCHANGE) != 0) {
+            swaps = -errno;
             break;
+        }
+        ++swaps;
     }
     return NULL;
 }
@@ -759,7 +884,9 @@ static void test_race(void)
     racing = 0;
     pthread_join(thread, NULL);
     apr_pool_destroy(p);
-    tap_diag("race: %d served inside, %d refused", found, refused);
+    tap_diag("race: %ld exchanges, %d served inside, %d refused", swaps, found, refused);
+    tap_ok(swaps > 1000, "race: the swapper kept exchanging (%ld times)", swaps);
+    tap_ok(found > 0 && refused > 0, "race: lookups saw both states");
     tap_is_long(escaped, 0, "race with symlink swaps: the outside file is never opened");
 }
 #else
@@ -795,7 +922,9 @@ int main(void)
     test_result_fields();
     test_fifo();
     test_permission_denied();
-    test_root_canonicalise();
+    test_encoder_shapes();
+    test_root_open();
+    test_root_replaced();
     test_unlink();
     test_race();
     tap_is_long(next_fd(), fd_before, "no descriptor leaked");
