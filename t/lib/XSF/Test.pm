@@ -10,11 +10,14 @@ use Apache::TestRequest ();
 use Apache::TestUtil ();
 use File::Path qw(make_path);
 use IO::Select;
+use POSIX ();
 use Exporter 'import';
 
 our @EXPORT = qw(docroot files_dir make_file backend_url qenc
                  raw_request raw_exchange read_response file_bytes
-                 header_list stream_sha256 port);
+                 header_list stream_sha256 port
+                 httpd_children open_descriptors error_log_size error_log_since
+                 start_httpd stop_httpd free_port);
 
 sub docroot { Apache::Test::vars('documentroot') }
 sub files_dir { docroot() . '/files' }
@@ -95,6 +98,109 @@ sub stream_sha256 {
 }
 
 sub port { Apache::Test::vars('port') }
+
+# ---- the running server's processes and logs ----
+
+# Process ids of the httpd children that serve requests (not the parent,
+# not mod_wsgi's daemons, which rename themselves).
+sub httpd_children {
+    my $pidfile = Apache::Test::vars('t_logs') . '/httpd.pid';
+    open my $fh, '<', $pidfile or die "$pidfile: $!";
+    chomp(my $parent = <$fh>);
+    my @children;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $sf, '<', $stat or next;
+        my $line = <$sf> // next;
+        # pid (comm) state ppid ...
+        my ($pid, $comm, $ppid) = $line =~ /^(\d+) \((.*)\) \S+ (\d+)/ or next;
+        push @children, $pid if $ppid == $parent && $comm eq 'apache2';
+    }
+    return @children;
+}
+
+# The descriptors the given processes hold open on files whose name
+# matches $re, as "pid:fd -> target" strings.
+sub open_descriptors {
+    my ($re, @pids) = @_;
+    my @found;
+    for my $pid (@pids) {
+        for my $fd (glob "/proc/$pid/fd/*") {
+            my $target = readlink $fd // next;
+            push @found, "$pid:" . ($fd =~ s{.*/}{}r) . " -> $target" if $target =~ $re;
+        }
+    }
+    return @found;
+}
+
+# ---- a second, small httpd that a test configures and starts itself ----
+
+sub free_port {
+    require IO::Socket::INET;
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1, ReuseAddr => 1) or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# Start httpd -X with the suite's modules (t/base-httpd.conf), the module
+# under test and $o{conf}; $o{shell_prefix} runs first (e.g. "ulimit -n 64").
+# Returns {pid, port, dir, error_log}; stop it with stop_httpd().
+sub start_httpd {
+    my (%o) = @_;
+    my $t = Apache::Test::vars('t_dir');
+    my $port = free_port();
+    my $dir = "$t/logs/httpd-$o{name}";
+    make_path($dir);
+    chmod 0777, $dir;
+    my $so = $ENV{XSF_MODULE} or die "XSF_MODULE is not set";
+    my $user = Apache::Test::vars('user');
+    my $group = Apache::Test::vars('group');
+    open my $fh, '>', "$dir/httpd.conf" or die "$dir/httpd.conf: $!";
+    print $fh <<"CONF";
+Include $t/base-httpd.conf
+LoadModule xsendfile_module "$so"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$port
+User $user
+Group $group
+PidFile $dir/httpd.pid
+ErrorLog $dir/error_log
+LogLevel info xsendfile:debug
+DefaultRuntimeDir $dir
+$o{conf}
+CONF
+    close $fh;
+    my $httpd = Apache::Test::vars('httpd');
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        exec 'sh', '-c', ($o{shell_prefix} // ':') . '; exec "$0" -X -d "$1" -f "$1/httpd.conf"',
+             $httpd, $dir;
+        POSIX::_exit(127);
+    }
+    require IO::Socket::INET;
+    for (1 .. 100) {
+        last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
+        select undef, undef, undef, 0.1;
+    }
+    return { pid => $pid, port => $port, dir => $dir, error_log => "$dir/error_log" };
+}
+
+sub stop_httpd {
+    my $h = shift;
+    kill 'TERM', $h->{pid};
+    waitpid $h->{pid}, 0;
+}
+
+sub error_log_size { -s (Apache::Test::vars('t_logs') . '/error_log') // 0 }
+
+sub error_log_since {
+    my $offset = shift;
+    open my $fh, '<', Apache::Test::vars('t_logs') . '/error_log' or return '';
+    seek $fh, $offset, 0;
+    local $/;
+    return <$fh> // '';
+}
 
 # ---- raw HTTP/1.1 on one keep-alive connection ----
 
