@@ -1,0 +1,108 @@
+# mod_cache in front of the module (mod_cache_disk), with CacheQuickHandler
+# On (httpd's default, the cache answers before any other hook) and Off:
+# - SPEC §7: what an XSendFileInternal location serves to an X-Accel-Redirect
+#   is never stored, so a client asking that URL directly still gets 404,
+#   for the <Location> and the <Directory> form;
+# - SPEC §5: a file the module serves is stored only where the backend said
+#   it may be; a download checked against one user's cookie is never handed
+#   to the next client from the cache.
+# Each mode runs in an httpd of its own, started here.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test qw(-withtestmore);
+use Apache::TestRequest qw(GET);
+use XSF::Test;
+
+my $store = docroot() . '/cache-store';
+my $store2 = docroot() . '/cache-store-dir';
+my $cgi = Apache::Test::vars('serverroot') . '/cgi-bin';
+my $doc = file_bytes(make_file('doc.txt', 3000, $store));
+make_file('doc.txt', 3000, $store2);
+my $private = file_bytes(make_file('cache/private.txt', 5000));
+
+sub config {
+    my ($quick, $dir) = @_;
+    return <<"CONF";
+DocumentRoot ${\docroot()}
+ScriptSock $dir/cgid.sock
+CacheRoot $dir/cache
+CacheQuickHandler $quick
+CacheHeader On
+CacheEnable disk /app/
+CacheEnable disk /protected/
+CacheEnable disk /internal-dir/
+CacheEnable disk /open/
+XSendFilePath ${\files_dir()}
+ScriptAlias /app/ $cgi/
+<Directory $cgi>
+    Options +ExecCGI
+    Require all granted
+</Directory>
+<Location /app/>
+    XSendFile On
+</Location>
+<Directory $store>
+    Require all granted
+</Directory>
+Alias /protected/ $store/
+Alias /open/ $store/
+<Location /protected/>
+    XSendFileInternal On
+</Location>
+Alias /internal-dir/ $store2/
+<Directory $store2>
+    Require all granted
+    XSendFileInternal On
+</Directory>
+CONF
+}
+
+plan tests => 2 * 15;
+
+for my $quick (qw(On Off)) {
+    my $name = "cache-quick-\L$quick";
+    my $dir = Apache::Test::vars('t_logs') . "/httpd-$name";
+    mkdir $dir;
+    mkdir "$dir/cache";
+    chmod 0777, $dir, "$dir/cache";
+    my $httpd = start_httpd(name => $name, conf => config($quick, $dir));
+    my $base = "http://127.0.0.1:$httpd->{port}";
+    my $what = "CacheQuickHandler $quick";
+
+    # The cache works here: a public static file is stored and served from it.
+    GET "$base/open/doc.txt";
+    my $res = GET "$base/open/doc.txt";
+    like($res->header('X-Cache') // '', qr/^HIT/, "$what: a static file comes from the cache the second time");
+
+    for my $target ('/protected/doc.txt', '/internal-dir/doc.txt') {
+        my $form = $target =~ /protected/ ? '<Location>' : '<Directory>';
+        for (1 .. 2) {
+            $res = GET "$base/app/xsf.cgi?accel=$target";
+            is($res->code, 200, "$what, $form: X-Accel-Redirect to the internal location: 200") if $_ == 1;
+        }
+        ok($res->content eq $doc, "$what, $form: ... the target's bytes");
+        $res = GET "$base$target";
+        is($res->code, 404, "$what, $form: a client asking directly still gets 404");
+        unlike($res->header('X-Cache') // '', qr/HIT/, "$what, $form: ... not from the cache");
+    }
+
+    my $url = "$base/app/private.cgi/none/cache/private.txt";
+    for (1 .. 2) {
+        $res = GET($url, Cookie => 'session=ok');
+    }
+    ok($res->code == 200 && $res->content eq $private, "$what: the logged-in user gets the download");
+    $res = GET $url;
+    is($res->code, 403, "$what: an anonymous client gets 403, not the cached download");
+    unlike($res->content, qr/^A0/, "$what: ... and none of its bytes");
+
+    # Where the backend says so (Cache-Control: public), storing is its choice.
+    my $public = "$base/app/private.cgi/public,max-age=60/cache/private.txt";
+    GET($public, Cookie => 'session=ok');
+    $res = GET $public;
+    is($res->code, 200, "$what: Cache-Control public: stored, as the backend allowed");
+    like($res->header('X-Cache') // '', qr/^HIT/, "$what: ... served from the cache");
+    is($res->header('Cache-Control'), 'public,max-age=60', "$what: the backend's Cache-Control reaches the client");
+
+    stop_httpd($httpd);
+}
