@@ -994,6 +994,7 @@ static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
     xsf_lookup_opts_t opts;
     xsf_settings_t s;
     xsf_status_t found;
+    xsf_pipe_t *pipe = NULL;
 
     if (ctx->accel) {
         return xsf_accel_redirect(f, ctx);
@@ -1016,6 +1017,10 @@ static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
 
     found = xsf_lookup(r->pool, ctx->value, (const xsf_root_t *)s.roots->elts,
                        s.roots->nelts, &opts, res);
+    /* From here on a named pipe is released properly however this ends. */
+    if (found == XSF_FOUND && res->is_fifo) {
+        pipe = xsf_pipe_adopt(r->pool, res->file, s.stream_timeout);
+    }
     if (found == XSF_FOUND && ctx->temporary && !res->root->allow_delete) {
         res->reason = "X-SendFile-Temporary outside every AllowFileDelete root";
         found = XSF_FORBIDDEN;
@@ -1036,9 +1041,8 @@ static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
         r->no_cache = 1;
     }
     xsf_describe_file(r, res);
-    if (res->is_fifo) {
-        return xsf_stream_respond(f, ctx, &s, res,
-                                  xsf_pipe_adopt(r->pool, res->file, s.stream_timeout));
+    if (pipe != NULL) {
+        return xsf_stream_respond(f, ctx, &s, res, pipe);
     }
     ap_set_content_length(r, res->finfo.size);
     /* §5: 200 and 206 get full HTTP semantics, recomputed here; any other

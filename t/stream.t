@@ -45,7 +45,14 @@ sub curl_sha {
     return ($rc, $sha // '', $headers);
 }
 
-plan tests => 27;
+# A process that has exited (a zombie waiting for init counts as exited).
+sub gone {
+    my $pid = shift;
+    open my $fh, '<', "/proc/$pid/stat" or return 1;
+    return ((<$fh> // '') =~ /^\d+ \(.*\) Z/) ? 1 : 0;
+}
+
+plan tests => 36;
 
 my $gib = 1 << 30;
 my $want = stream_sha256($gib);
@@ -136,10 +143,34 @@ is($res->code, 504, 'a pipe with no writer: 504 once the timeout passes');
 ok(!defined $res->header('X-SendFile'), 'a pipe with no writer: no trigger header');
 is(GET('/files/hello.txt')->code, 200, 'no writer: the server keeps serving');
 
-# HEAD: the headers of a stream, no body, and the producer is let go.
-($url) = pipe_url(psize => $gib, pepipe => $epipe);
-$res = HEAD $url;
-is($res->code, 200, 'HEAD on a stream: 200');
-ok(within(30, sub { -e $epipe }), 'HEAD on a stream: the producer is released (EPIPE)');
+# Responses that end before the stream starts release the producer too,
+# within XSendFileStreamTimeout (2 s here), also one that reaches open(2)
+# only after the response is over (tar cf PIPE, pg_dump -f PIPE): the
+# module keeps the read end until it comes, then closes it (EPIPE).
+my $pipes = files_dir() . '/pipes';          # under a root without AllowFileDelete
+mkdir $pipes;
+chmod 0777, $pipes;
+my @early = (
+    ['HEAD', sub { HEAD $_[0] }, 200, $tmp],
+    ['HEAD, producer opens 1 s later', sub { HEAD $_[0] }, 200, $tmp, pdelay => 1],
+    ['X-SendFile-Temporary refused after the lookup, producer opens 1 s later',
+     sub { GET $_[0] }, 403, $pipes, ptmp => 1, pdelay => 1],
+    ['client gone before the first byte, producer opens 3 s later',
+     sub { my $s = Apache::TestRequest::vhost_socket(); print $s raw_request($_[0]);
+           sleep 0.5; close $s; undef }, undef, $tmp, pdelay => 3],
+);
+for my $e (@early) {
+    my ($name, $request, $status, $dir, @p) = @$e;
+    my $pidfile = "$tmp/producer-$$-" . $n;
+    my $pipe = "$dir/early-$$-" . $n++ . '.pipe';
+    unlink $epipe, $pidfile;
+    my $res = $request->(backend_url('cgi-stream', pipe => $pipe, psize => $gib,
+                                     pepipe => $epipe, ppid => $pidfile, @p));
+    is($res->code, $status, "$name: $status") if defined $status;
+    ok(within(10, sub { -e $epipe }), "$name: the producer is released (EPIPE)");
+    my $pid = -e $pidfile ? file_bytes($pidfile) : 0;
+    ok($pid && within(5, sub { gone($pid) }), "$name: the producer has exited");
+    unlink $pipe, $pidfile;
+}
 unlink $epipe;
 unlink glob "$tmp/stream-$$-*.pipe";

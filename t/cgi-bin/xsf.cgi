@@ -12,6 +12,10 @@
 #               pstall=S seconds of silence after pstall_after=N bytes,
 #               pdone=F created once everything is written,
 #               pepipe=F created when a write fails with EPIPE;
+#               pdelay=S seconds before the producer opens the pipe
+#               (it then blocks in open(2) until a reader comes);
+#               ppid=F gets the producer's process id;
+#               ptmp=1 names the pipe in X-SendFile-Temporary instead;
 #               nowriter=1 starts no producer at all.
 # Values are percent-decoded once, so a test sends %25 for a literal %.
 use strict;
@@ -35,7 +39,8 @@ my $out = '';
 $out .= "Status: $q{status}\r\n" if defined $q{status};
 $out .= "Content-Type: $q{ctype}\r\n" if defined $q{ctype};
 $out .= "X-SendFile: $q{file}\r\n" if defined $q{file};
-$out .= "X-SendFile: $q{pipe}\r\n" if defined $q{pipe};
+$out .= ($q{ptmp} ? 'X-SendFile-Temporary' : 'X-SendFile') . ": $q{pipe}\r\n"
+    if defined $q{pipe};
 $out .= "X-SendFile-Temporary: $q{tmp}\r\n" if defined $q{tmp};
 $out .= "X-Accel-Redirect: $q{accel}\r\n" if defined $q{accel};
 $out .= "X-SendFile-Encoding: $q{enc}\r\n" if defined $q{enc};
@@ -82,6 +87,8 @@ sub start_producer {
     open STDOUT, '>', '/dev/null';
     open STDERR, '>', '/dev/null';
     $SIG{PIPE} = 'IGNORE';
+    if ($q->{ppid}) { open my $m, '>', $q->{ppid}; print $m $$; close $m; }
+    sleep $q->{pdelay} if $q->{pdelay};
     open my $fh, '>:raw', $q->{pipe} or _exit(1);   # blocks until httpd opens it
     my $left = $q->{psize} // 0;
     my $stall_after = $q->{pstall_after} // -1;
