@@ -5,24 +5,9 @@ use warnings FATAL => 'all';
 
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest qw(GET);
-use POSIX ();
-use Time::HiRes qw(sleep);
 use XSF::Test;
 
-my $sock = Apache::Test::vars('t_logs') . '/php-fcgi.sock';
-unlink $sock;
-my $pid = fork // die "fork: $!";
-if ($pid == 0) {
-    POSIX::setsid();
-    open STDIN, '<', '/dev/null';
-    open STDOUT, '>', '/dev/null';
-    $ENV{PHP_FCGI_CHILDREN} = 0;
-    $ENV{PHP_FCGI_MAX_REQUESTS} = 0;
-    exec 'php-cgi', '-b', $sock or POSIX::_exit(127);
-}
-END { if ($pid) { kill 'TERM', $pid; waitpid $pid, 0 } }
-for (1 .. 100) { last if -S $sock; sleep 0.1 }
-chmod 0666, $sock;   # httpd's children run unprivileged
+my $listening = start_php_fcgi();
 
 my $file = make_file('fcgi/report.bin', 70_000);
 my $want = file_bytes($file);
@@ -30,7 +15,7 @@ my $static = GET '/files/fcgi/report.bin';
 
 plan tests => 7;
 
-ok(-S $sock, 'php-cgi listens');
+ok($listening, 'php-cgi listens');
 my $res = GET "/fcgi/xsf.php?file=" . qenc($file) . '&body=3000';
 is($res->code, 200, 'FastCGI backend: 200');
 ok($res->content eq $want, 'FastCGI backend: the file, not the body');

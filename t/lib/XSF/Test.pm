@@ -17,7 +17,7 @@ our @EXPORT = qw(docroot files_dir make_file backend_url qenc
                  raw_request raw_exchange read_response file_bytes
                  header_list stream_sha256 port
                  httpd_children open_descriptors error_log_size error_log_since
-                 start_httpd stop_httpd free_port);
+                 start_httpd stop_httpd free_port start_php_fcgi);
 
 sub docroot { Apache::Test::vars('documentroot') }
 sub files_dir { docroot() . '/files' }
@@ -174,9 +174,8 @@ CONF
     my $httpd = Apache::Test::vars('httpd');
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        exec 'sh', '-c', ($o{shell_prefix} // ':') . '; exec "$0" -X -d "$1" -f "$1/httpd.conf"',
-             $httpd, $dir;
-        POSIX::_exit(127);
+        exec('sh', '-c', ($o{shell_prefix} // ':') . '; exec "$0" -X -d "$1" -f "$1/httpd.conf"',
+             $httpd, $dir) or POSIX::_exit(127);
     }
     require IO::Socket::INET;
     for (1 .. 100) {
@@ -191,6 +190,28 @@ sub stop_httpd {
     kill 'TERM', $h->{pid};
     waitpid $h->{pid}, 0;
 }
+
+# php-cgi as a FastCGI server on the socket extra.conf.in's fcgi/ handler
+# names; stopped when the test ends.  Returns whether it listens.
+my $php_pid;
+sub start_php_fcgi {
+    my $sock = Apache::Test::vars('t_logs') . '/php-fcgi.sock';
+    unlink $sock;
+    $php_pid = fork // die "fork: $!";
+    if ($php_pid == 0) {
+        POSIX::setsid();
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>>', Apache::Test::vars('t_logs') . '/php-fcgi.log';
+        $ENV{PHP_FCGI_CHILDREN} = 0;
+        $ENV{PHP_FCGI_MAX_REQUESTS} = 0;
+        exec 'php-cgi', '-b', $sock or POSIX::_exit(127);
+    }
+    for (1 .. 100) { last if -S $sock; select undef, undef, undef, 0.1 }
+    chmod 0666, $sock;   # httpd's children run unprivileged
+    return -S $sock;
+}
+END { if ($php_pid) { kill 'TERM', $php_pid; waitpid $php_pid, 0 } }
 
 sub error_log_size { -s (Apache::Test::vars('t_logs') . '/error_log') // 0 }
 

@@ -12,6 +12,7 @@
 # Django encodes header values itself: ISO-8859-1 where the value fits
 # (so 'café' goes out as the byte 0xE9), otherwise an RFC 2047 word
 # '=?utf-8?b?...?=' (so '€ 東京' does).  That is what the module decodes.
+import datetime
 import mimetypes
 import os
 import unicodedata
@@ -19,6 +20,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
+from django.views.decorators.http import condition
 
 
 def _path(request):
@@ -65,3 +67,25 @@ def download_xsendfile(request):
 
 def download_accel(request):
     return _sendfile(request, backend_nginx)
+
+
+# An application resource guarded by Django's own conditional processing
+# (t/transparent.t): @condition answers If-None-Match/If-Modified-Since
+# with 304 and a stale If-Match on PUT or DELETE with 412, the optimistic
+# lock that must keep working behind the module.
+_SEEN = ('IF_MATCH', 'IF_NONE_MATCH', 'IF_MODIFIED_SINCE', 'IF_UNMODIFIED_SINCE',
+         'IF_RANGE', 'RANGE')
+
+
+@condition(etag_func=lambda request: 'django-v1',
+           last_modified_func=lambda request: datetime.datetime(
+               2024, 10, 1, 10, 0, tzinfo=datetime.timezone.utc))
+def resource(request):
+    if request.method in ('GET', 'HEAD'):
+        response = HttpResponse('the resource\n', content_type='text/plain')
+    else:
+        response = HttpResponse('%s, %d bytes\n' % (request.method, len(request.body)),
+                                content_type='text/plain')
+    response['X-Seen-Preconditions'] = '; '.join(
+        '%s=%s' % (n, request.META['HTTP_' + n]) for n in _SEEN if 'HTTP_' + n in request.META)
+    return response
