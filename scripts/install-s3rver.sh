@@ -19,6 +19,10 @@ if [ -z "${XSF_S3RVER_DIR:-}" ]; then
     fi
 fi
 dir=$XSF_S3RVER_DIR
+mkdir -p "$(dirname "$dir")"
+# One installer at a time (test suites may run side by side).
+exec 9>"$dir.lock"
+flock 9
 if ! cmp -s "$src/package-lock.json" "$dir/installed.lock" ||
    [ ! -f "$dir/node_modules/@20minutes/s3rver/package.json" ]; then
     command -v npm >/dev/null || { echo "$0: npm is not installed" >&2; exit 1; }
