@@ -2,7 +2,7 @@
 # run as written.  Its Apache configuration and its Flask application are
 # read from README.md (the fenced blocks after `<!-- recipe: s3 -->`), with
 # only the store's address and the application's directory replaced, and
-# run in an httpd of this test's own: the store's port is known only once
+# run in an httpd of this test's own (start_httpd): the store's port is known only once
 # the store runs.  The store is s3rver (@20minutes/s3rver, which verifies
 # SigV4 signatures, method and Host header included), installed by
 # scripts/install-s3rver.sh and started here on 127.0.0.1; both servers are
@@ -25,7 +25,6 @@ use IO::Select;
 use IO::Socket::INET;
 use LWP::UserAgent;
 use POSIX ();
-use Time::HiRes qw(sleep);
 use XSF::Test;
 
 my $serverroot = Apache::Test::vars('serverroot');
@@ -35,7 +34,7 @@ unless ($have_node) {
     print STDERR "\n*** t/s3.t: node or npm is absent: the S3 recipe is NOT TESTED ***\n\n";
 }
 
-plan tests => 54, need { 'node and npm, which run the S3 store (s3rver)' => $have_node };
+plan tests => 53, need { 'node and npm, which run the S3 store (s3rver)' => $have_node };
 die "XSF_SRCDIR is not set (t/run-apache-tests.sh sets it)\n" unless $srcdir;
 
 # The fenced blocks of README.md that follow a line `<!-- recipe: NAME -->`,
@@ -59,7 +58,7 @@ make_path("$dir/app", "$dir/objects", "$dir/data", { mode => 0755 });
 # inherited by httpd and its mod_wsgi daemon.
 @ENV{qw(AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY)} = ('S3RVER', 'S3RVER');   # s3rver's fixed key
 
-my (@pids, $store_port, $http_port);
+my (@pids, $store_port);
 END {
     for my $pid (reverse @pids) {
         kill 'TERM', $pid;
@@ -199,34 +198,15 @@ print $fh $recipe->{python};
 close $fh;
 chmod 0644, "$dir/app/app.py";
 
-$http_port = do {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die $!;
-    $s->sockport;
-};
-my $so = $ENV{XSF_MODULE} or die "XSF_MODULE not set\n";
-# As root, httpd's children and daemons run as the suite's user (nobody).
-my $user = $> == 0
-    ? sprintf("User %s\nGroup %s\n", Apache::Test::vars('user'), Apache::Test::vars('group'))
-    : '';
-open $fh, '>', "$dir/httpd.conf" or die $!;
-print $fh <<"EOF";
-# written by t/s3.t
-ServerRoot "$dir"
-ServerName 127.0.0.1
-Listen 127.0.0.1:$http_port
-PidFile $dir/httpd.pid
-ErrorLog $dir/error_log
-DefaultRuntimeDir $dir
+# Python only in daemons (WSGIRestrictEmbedded): httpd then stops at once.
+my $httpd = start_httpd(name => 's3', conf => <<"CONF");
 LogLevel info xsendfile:debug proxy:debug
-Include $serverroot/base-httpd.conf
-LoadModule xsendfile_module "$so"
-${user}WSGISocketPrefix $dir/wsgi
+WSGISocketPrefix $dir/wsgi
+WSGIRestrictEmbedded On
 
 # ---- README.md, recipe s3 ----
 $apache
 # ---- the test's own: a backend answering any X-Accel-Redirect it is given ----
-# (Python only in daemons: httpd's children then stop at once.)
-WSGIRestrictEmbedded On
 WSGIDaemonProcess relay threads=2
 WSGIScriptAlias /relay $serverroot/wsgi/app.wsgi process-group=relay application-group=%{GLOBAL}
 <Directory $serverroot/wsgi>
@@ -238,32 +218,13 @@ WSGIScriptAlias /relay $serverroot/wsgi/app.wsgi process-group=relay application
 
 # ---- the recipe's locations, each with one line taken away or turned around ----
 $variants
-EOF
-close $fh;
+CONF
+push @pids, $httpd->{pid};
+ok(IO::Socket::INET->new(PeerAddr => "127.0.0.1:$httpd->{port}"),
+   'httpd runs the README\'s configuration')
+    or die "httpd did not start:\n" . file_bytes($httpd->{error_log});
 
-my $httpd = Apache::Test::vars('httpd');
-my $syntax = `'$httpd' -t -f '$dir/httpd.conf' 2>&1`;
-is($?, 0, "httpd accepts the README's configuration") or diag $syntax;
-{
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        POSIX::setsid();
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', "$dir/httpd.out";
-        open STDERR, '>&', \*STDOUT;
-        exec $httpd, '-f', "$dir/httpd.conf", '-DFOREGROUND' or POSIX::_exit(127);
-    }
-    push @pids, $pid;
-}
-my $up;
-for (1 .. 100) {
-    last if $up = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$http_port");
-    sleep 0.1;
-}
-ok($up, 'the recipe\'s httpd runs')
-    or die "httpd did not start:\n" . file_bytes("$dir/httpd.out");
-
-my $base = "http://127.0.0.1:$http_port";
+my $base = "http://127.0.0.1:$httpd->{port}";
 sub path_enc { (my $s = shift) =~ s{([^A-Za-z0-9_.~/-])}{sprintf '%%%02X', ord $1}ge; $s }
 sub media { $base . '/media/' . path_enc(shift) }
 # The test's relay, redirecting to $target plus a presigned path and query.
@@ -349,7 +310,7 @@ is($res->code, 200, 'HEAD with a URL presigned for HEAD: 200');
 $res = $ua->get("$base/relay?accel=" . qenc('/s3-internal/media/a/../report.pdf?x=1'));
 is($res->code, 404, 'a key with a .. segment: 404 from the module');
 
-# ---- each line the README calls necessary, taken away ----
+# ---- each line the README calls necessary, taken away or turned around ----
 $res = $ua->get(relay('s3-canon', '100% sure+ok!.txt'));
 is($res->code, 403, 'without nocanon: a key with + and ! gets 403');
 $res = $ua->get(relay('s3-canon', 'report.pdf'));
@@ -369,7 +330,7 @@ $res = $ua->get("$base/head-mapped/report.pdf");
 ok($res->code == 200 && $res->content eq $pdf, '... where GET still works');
 
 unless (Test::More->builder->is_passing) {
-    my @log = split /^/, file_bytes("$dir/error_log");
-    diag "---- the end of $dir/error_log ----";
+    my @log = split /^/, file_bytes($httpd->{error_log});
+    diag "---- the end of $httpd->{error_log} ----";
     diag join '', @log[($#log > 40 ? $#log - 40 : 0) .. $#log];
 }
