@@ -1052,6 +1052,7 @@ static xsf_status_t xsf_accept(xsf_lookup_ctx_t *ctx, int probe, const xsf_route
     res->name = name;
     res->root = route->root;
     res->decoding = ctx->candidate->decoding;
+    res->decoded = ctx->candidate->name;
     res->is_fifo = res->finfo.filetype == APR_PIPE;
     res->reason = NULL;
     return XSF_FOUND;

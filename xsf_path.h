@@ -60,6 +60,7 @@ typedef struct xsf_lookup_result {
                                 sees the backend's extension, not a symlink target's */
     const char *decoding;    /* which SPEC §3 candidate matched, for debug logs:
                                 "RFC 2047", "percent-decoded", "raw", "ISO-8859-1", ... */
+    const char *decoded;     /* that candidate: the value as decoded */
     const xsf_root_t *root;  /* the root whose tree holds the opened file (for a symlink
                                 into another root, that other root: xsf_unlink_opened()
                                 checks its allow_delete) */

@@ -6,6 +6,7 @@
  * Input: one flags byte, then the header value.
  *   bit 0  XSendFileUnescape On       bit 1  X-SendFile-Encoding: url
  *   bit 2  XSendFileFollowSymlinks On bit 5  root r1 alone in scope
+ *   bit 6  ask for the canonical path (want_path)
  *   bits 3-4  prefix of the value: none, the tree's top, r1/, r2/
  *             (absolute values need the temporary directory's name,
  *             which no corpus can know)
@@ -21,8 +22,10 @@
  *
  * Oracle (abort): a file is served whose real path, read back from
  * /proc/self/fd, is not inside a root in scope; or that is neither a regular
- * file nor a FIFO; or whose file info is not the descriptor's; or a failed
- * lookup leaves a file or no reason; or a lookup leaks a descriptor.
+ * file nor a FIFO; or whose file info is not the descriptor's; or through a
+ * decoding that added a '..' segment the raw value did not have (SPEC §4);
+ * or a failed lookup leaves a file or no reason; or a lookup leaks a
+ * descriptor.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -124,9 +127,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_link("../r2/g", "r1/cross");
     fuzz_link("loop", "r1/loop");
 
-    fuzz_roots[0].path = fuzz_at("r1");
-    fuzz_roots[0].allow_delete = 1;
-    fuzz_roots[1].path = fuzz_at("r2");
+    if (xsf_root_open(fuzz_pool, fuzz_at("r1"), 1, &fuzz_roots[0]) != NULL
+        || xsf_root_open(fuzz_pool, fuzz_at("r2"), 0, &fuzz_roots[1]) != NULL)
+        fuzz_die("xsf_root_open", fuzz_top);
     return 0;
 }
 
@@ -147,8 +150,21 @@ static int fuzz_next_fd(void)
     return fd;
 }
 
+/* '..' segments of a '/'-separated name. */
+static int fuzz_dotdots(const char *s)
+{
+    int n = 0;
+
+    for (; *s; s += strcspn(s, "/"), s += *s == '/') {
+        if (s[0] == '.' && s[1] == '.' && (s[2] == '/' || s[2] == '\0'))
+            ++n;
+    }
+    return n;
+}
+
 /* SPEC §4 from the outside: what does the descriptor really refer to? */
-static void fuzz_check_found(const xsf_lookup_result_t *res, int nroots)
+static void fuzz_check_found(const xsf_lookup_result_t *res, const char *value, int nroots,
+                             int want_path)
 {
     char proc[64], real[PATH_MAX];
     apr_os_file_t fd = -1;
@@ -169,8 +185,10 @@ static void fuzz_check_found(const xsf_lookup_result_t *res, int nroots)
         fuzz_die("served neither a regular file nor a FIFO", real);
     if (res->finfo.inode != st.st_ino || res->finfo.device != st.st_dev)
         fuzz_die("finfo is not the descriptor's", real);
-    if (res->path == NULL || strcmp(res->path, real) != 0)
+    if (want_path ? res->path == NULL || strcmp(res->path, real) != 0 : res->path != NULL)
         fuzz_die("path is not the descriptor's real path", res->path);
+    if (res->decoded == NULL || fuzz_dotdots(res->decoded) > fuzz_dotdots(value))
+        fuzz_die("a decoding added a '..' segment", res->decoded);
     if (res->is_fifo != S_ISFIFO(st.st_mode))
         fuzz_die("is_fifo wrong", real);
 }
@@ -197,13 +215,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     opts.unescape = flags & 1;
     opts.value_is_encoded = (flags & 2) != 0;
     opts.follow_symlinks = (flags & 4) != 0;
+    opts.want_path = (flags & 64) != 0;
     nroots = flags & 32 ? 1 : 2;
 
     fd_before = fuzz_next_fd();
     st = xsf_lookup(p, value, fuzz_roots, nroots, &opts, &res);
     if (st == XSF_FOUND)
-        fuzz_check_found(&res, nroots);
-    else if (st > XSF_ERROR || res.file != NULL || res.reason == NULL)
+        fuzz_check_found(&res, value, nroots, opts.want_path);
+    else if (st > XSF_ROOT_CHANGED || res.file != NULL || res.reason == NULL)
         fuzz_die("failed lookup with a file or without a reason", res.reason);
     apr_pool_destroy(p);
     if (fuzz_next_fd() != fd_before)

@@ -26,7 +26,8 @@ autoreconf -fi
 make -j2
 logged make check
 for mpm in prefork worker; do
-    logged env XSF_MPM=$mpm make check-local TEST_FILES="t/semantics.t t/body.t t/stream.t"
+    logged env XSF_MPM=$mpm make check-local \
+        TEST_FILES="t/semantics.t t/body.t t/stream.t t/descriptors.t t/transparent.t"
 done
 make cppcheck
 make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
