@@ -13,6 +13,9 @@
 set -eu
 
 src=$(cd "$(dirname "$0")" && pwd)
+# The source tree, for tests that read the README's recipes (t/s3.t).
+XSF_SRCDIR=$(cd "$src/.." && pwd)
+export XSF_SRCDIR
 so=${1:?usage: $0 MODULE_SO [TEST.PL args]}
 shift
 case $so in /*) ;; *) so=$(pwd)/$so ;; esac
