@@ -54,7 +54,8 @@ like(file_bytes('/etc/apache2/envvars'), qr/^export LANG=C$/m,
 # /srv/protected; $before runs after the recipes, before the start.
 sub site {
     my ($case, $recipes, $before) = @_;
-    my $site = XSF::Readme::Site->new(root => "$top/$case", module => $module);
+    my $site = XSF::Readme::Site->new(root => "$top/$case", module => $module,
+                                      httpd => Apache::Test::vars('httpd'));
     for my $name (@NAMES) {
         make_file($name, 5_000 + length $name, $site->root . '/srv/protected');
     }

@@ -43,7 +43,8 @@ package XSF::Readme;
 # `apache2ctl` with APACHE_CONFDIR naming the copy, which sources its
 # envvars (LANG=C), makes the run and lock directories and starts
 # /usr/sbin/apache2 -d COPY, here with -DFOREGROUND so that the test owns
-# the process.  Debian's own mod_xsendfile, if enabled, is disabled in the
+# the process (APACHE_HTTPD, which apache2ctl honours, names the httpd the
+# suite was given: the ASan wrapper under `make check-asan`).  Debian's own mod_xsendfile, if enabled, is disabled in the
 # copy; the module under test is loaded by the README's LoadModule line
 # (recipe `load`), path substituted, through `a2enmod xsendfile`.  a2enmod
 # and a2enconf act on the copy (APACHE_CONFDIR, APACHE_STATE_DIRECTORY).
@@ -146,7 +147,8 @@ use XSF::Test qw(file_bytes);
 sub new {
     my ($class, %arg) = @_;
     my $self = bless {
-        root => $arg{root}, module => $arg{module}, port => XSF::Readme::free_port(),
+        root => $arg{root}, module => $arg{module}, httpd => $arg{httpd} // '/usr/sbin/apache2',
+        port => XSF::Readme::free_port(),
         fcgi_port => XSF::Readme::free_port(), pids => [], packages => [],
     }, $class;
     my $root = $self->{root};
@@ -210,7 +212,7 @@ sub _substitute_tree {
 sub env {
     my $self = shift;
     return (PATH => '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-            APACHE_CONFDIR => "$self->{root}/etc/apache2",
+            APACHE_CONFDIR => "$self->{root}/etc/apache2", APACHE_HTTPD => $self->{httpd},
             APACHE_STATE_DIRECTORY => "$self->{root}/var/state");
 }
 
