@@ -105,6 +105,9 @@ sub timed {
 timed(django => sub {
     my $site = site('django', ['wsgi-locale', 'django']);
     like($site->error_log, qr{ mod_wsgi/\S+ Python/\S+ mod_perl/}, 'Django: Apache runs mod_wsgi and mod_perl');
+    my @mapped = grep { /mod_xsendfile\.so$/ } $site->mapped_files;
+    is_deeply(\@mapped, [$module], 'Django: the module under test is loaded, not Debian\'s')
+        or diag "mapped: @mapped";
     like(file_bytes($site->root . '/etc/apache2/envvars'), qr/^export LANG=C\.UTF-8$/m,
          "Django: the recipe's sed changed envvars");
     downloads($site, 'Django', sub { '/app/download/' . qenc(shift) });
@@ -223,6 +226,6 @@ for my $p (sort keys %packages) {
     ok($listed{$p}, "the recipes' package $p is in scripts/debian-packages.txt");
 }
 
-diag sprintf "seconds: %s", join ', ', map { sprintf '%s %.1f', $_, $seconds{$_} } sort keys %seconds;
+note sprintf "seconds: %s", join ', ', map { sprintf '%s %.1f', $_, $seconds{$_} } sort keys %seconds;
 remove_tree($top) if Test::More->builder->is_passing && !$ENV{XSF_KEEP};
 done_testing();

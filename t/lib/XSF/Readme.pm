@@ -336,6 +336,14 @@ sub start {
 
 sub pidfile { "$_[0]{root}/var/run/apache2/apache2.pid" }
 
+# The shared objects the running httpd has mapped.
+sub mapped_files {
+    my $self = shift;
+    my $pid = file_bytes($self->pidfile) =~ s/\s+//gr;
+    my %files = map { m{ (/\S+)$} ? ($1 => 1) : () } split /\n/, file_bytes("/proc/$pid/maps");
+    return sort keys %files;
+}
+
 sub error_log {
     my $self = shift;
     my $f = "$self->{root}/var/log/apache2/error.log";
