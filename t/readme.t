@@ -50,6 +50,13 @@ ok($> == 0, "root runs this test (Debian's Apache starts as root, then becomes w
 like(file_bytes('/etc/apache2/envvars'), qr/^export LANG=C$/m,
      "the host's /etc/apache2/envvars is Debian's (LANG=C)");
 
+# The promise: every block of these sections is a recipe that runs here.
+for my $section ('Framework cookbook', 'Streaming what does not exist yet (named pipes)') {
+    my @unmarked = XSF::Readme::unmarked_blocks($section);
+    is("@unmarked", '', "README.md, $section: every fenced block is a marked recipe")
+        or diag 'unmarked blocks at README.md lines: ' . join ', ', @unmarked;
+}
+
 # A fresh Apache for the named recipes, with the test's files under
 # /srv/protected; $before runs after the recipes, before the start.
 sub site {

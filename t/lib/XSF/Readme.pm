@@ -92,6 +92,21 @@ sub all_blocks {
     return @blocks;
 }
 
+# The first lines (numbers) of fenced blocks under the `## $heading`
+# section that carry no recipe marker.
+sub unmarked_blocks {
+    my ($heading) = @_;
+    my @lines = split /^/, file_bytes(srcdir() . '/README.md');
+    my ($in, $fenced, @unmarked) = (0, 0);
+    for my $i (0 .. $#lines) {
+        if (!$fenced && $lines[$i] =~ /^## /) { $in = $lines[$i] =~ /^## \Q$heading\E$/; next }
+        next unless $lines[$i] =~ /^```/;
+        $fenced = !$fenced;
+        push @unmarked, $i + 1 if $in && $fenced && ($i == 0 || $lines[$i - 1] !~ /^<!-- recipe: /);
+    }
+    return @unmarked;
+}
+
 # The blocks of the named recipes, in README order; each name must have one.
 sub recipe_blocks {
     my %want = map { $_ => 0 } @_;
