@@ -6,7 +6,8 @@
  * filter then throws the handler's body away and sends the file with the
  * full HTTP semantics of Apache's static file serving: validators,
  * conditional requests, ranges, HEAD, zero-copy.  The behaviour contract is
- * docs/SPEC.md of the project; section numbers (§) below refer to it.
+ * docs/SPEC.md; section numbers (§) below refer to it, and docs/INTERNALS.md
+ * walks through a request.
  *
  * Only the Apache glue lives here.  Decoding and confinement of the path
  * are in xsf_path.c, which has no request structures so that it can be unit

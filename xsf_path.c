@@ -1,27 +1,27 @@
 /*
  * xsf_path.c: from a trigger header's value to an open, confined file.
+ * SPEC means docs/SPEC.md; docs/INTERNALS.md ("Confinement") gives the
+ * safety argument step by step, and xsf_try_root() is where it holds.
  *
  * SPEC §3, decoding.  A value becomes at most five candidate names, in this
  * order: its RFC 2047 words decoded, its %XX escapes decoded, the value as
  * it came, and the ISO-8859-1 reading of the last two where they are not
- * UTF-8.  The first candidate that names anything (a file, a directory, a
- * path outside the roots) decides the outcome; the next one is tried only
- * when a candidate names nothing under any root.
+ * UTF-8.  A decoding that adds a NUL or a ".." segment is skipped.  The
+ * first candidate that names anything (a file, a directory, a path outside
+ * the roots) decides the outcome; the next one is tried only when a
+ * candidate names nothing under any root.
  *
  * SPEC §4, confinement.  A candidate is never opened by its full name, but
- * beneath a descriptor of a root, so that the file checked is the file
- * opened, whatever renames or symlink swaps happen meanwhile:
+ * beneath the descriptor its root got when Apache read the configuration,
+ * so that the file checked is the file opened, whatever renames or symlink
+ * swaps happen meanwhile:
  *   - Linux 5.6+: openat2(2) with RESOLVE_BENEATH, plus RESOLVE_NO_SYMLINKS
  *     where XSendFileFollowSymlinks is Off;
  *   - elsewhere, or where openat2 is refused with ENOSYS: one openat(2) per
  *     component with O_NOFOLLOW, ".." going back to the descriptor the walk
  *     came from, which proves "beneath" for paths without symlinks;
- *   - a symlink that leaves the root it was met in (RESOLVE_BENEATH refuses
- *     every such link, and every absolute link) may still land inside a root
- *     in scope, which SPEC §4 allows: realpath(3) names the target, the root
- *     holding it is found by whole components, and the canonical remainder
- *     is opened beneath that root with symlinks refused, so a link swapped
- *     in after realpath() makes the open fail instead of escaping.
+ *   - a symlink that leaves the root it was met in may still land inside a
+ *     root in scope, which SPEC §4 allows (xsf_reroute).
  *
  * Devices are never opened (opening a tape or a tty has side effects).
  * Where O_PATH exists the name is resolved to an O_PATH descriptor, which
@@ -543,8 +543,8 @@ static const char *xsf_skip_empty(const char *s)
 }
 
 /*
- * The part of `path` below `dir`, compared by whole components (PITFALLS:
- * root /data must not contain /data2/x), or NULL.  "" is dir itself.
+ * The part of `path` below `dir`, compared by whole components (the original
+ * module's prefix test let root /data contain /data2/x), or NULL.  "" is dir itself.
  * Empty and "." components of path are ignored; ".." is not interpreted,
  * so "/data/../etc" is below "/data" as "../etc" and refused later.
  */

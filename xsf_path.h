@@ -1,8 +1,17 @@
 /*
  * xsf_path.h: from a trigger header's value to an open, confined file.
  *
- * SPEC §3 (decoding) and §4 (confinement).  Pure APR: no request or server
- * structures, so the unit tests and the fuzzer drive it without httpd.
+ * SPEC §3 (decoding) and §4 (confinement) of docs/SPEC.md.  Pure APR: no
+ * request or server structures, so the unit tests and the fuzzer drive it
+ * without httpd.
+ *
+ * Return conventions, one per kind of call:
+ *   - configuration (xsf_root_open): NULL, or the message for httpd to
+ *     print, as a directive handler returns it;
+ *   - a lookup (xsf_lookup): an xsf_status_t, the HTTP outcome's class,
+ *     with result->reason for the log;
+ *   - a file-system action on a found file (xsf_unlink_opened): an
+ *     apr_status_t, the system's own error.
  */
 #ifndef XSF_PATH_H
 #define XSF_PATH_H

@@ -14,8 +14,14 @@
 # The run is cut into SOAK_SEGMENTS segments of SOAK_SEGMENT requests
 # (default 10 x 100000); after each one the script prints every process's
 # resident memory and descriptor count and the temporary files left.
+# Beside wrk, each segment runs four slow clients (curl --limit-rate) on a
+# 16 MiB file, so that httpd sets large files aside for write completion;
+# after each segment no child may still hold a descriptor of a data or
+# temporary file (the leak of one descriptor per large download showed
+# exactly there).
 # It fails on any unexpected status or socket error, on descriptors that
-# differ between start and end, or on temporary files left behind.
+# differ between start and end, on a data file still open after a segment,
+# or on temporary files left behind.
 # Environment: SOAK_SEGMENT, SOAK_SEGMENTS, APXS, HTTPD, XSF_KEEP=1.
 set -eu
 . "$(dirname "$0")/lib.sh"
@@ -30,10 +36,11 @@ threads=2
 bench_init
 make_data small.bin 4K
 make_data large.bin 1M
+make_data huge.bin 16M
 echo 'not below any XSendFilePath root' > "$work/outside.txt"
 chmod 644 "$work/outside.txt"
-for target in small:data/small.bin large:data/large.bin missing:data/missing.bin \
-              outside:outside.txt; do
+for target in small:data/small.bin large:data/large.bin huge:data/huge.bin \
+              missing:data/missing.bin outside:outside.txt; do
     echo 'backend body, dropped by the module' | make_asis "xsf-${target%%:*}.asis" \
         'Status: 200' 'Content-Type: application/octet-stream' \
         "X-SendFile: $work/${target#*:}"
@@ -73,6 +80,31 @@ fds() {
         echo "$role:$pid $(fd_count "$pid")"
     done
 }
+# Descriptors the workers hold on data or temporary files, after waiting a
+# bounded while for the last transfers to end.
+data_fds() {
+    n=0
+    for _ in $(seq 50); do
+        n=0
+        for p in $(worker_pids soak); do
+            for fd in /proc/"$p"/fd/*; do
+                case $(readlink "$fd" 2>/dev/null) in
+                    "$work"/data/* | "$work"/tmp/*) n=$((n + 1)) ;;
+                esac
+            done
+        done
+        [ "$n" = 0 ] && break
+        sleep 0.1
+    done
+    echo "$n"
+}
+slow_clients() {
+    for _ in 1 2 3 4; do
+        curl -s --limit-rate 4M -o /dev/null -w '%{http_code} %{size_download}\n' \
+            "$base/asis/xsf-huge.asis?expect=200" &
+    done
+    wait
+}
 
 echo "mod_xsendfile soak test, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), kernel $(uname -r)"
@@ -80,8 +112,10 @@ echo "wrk -t$threads -c$conns -s bench/soak.lua, $segments segments of $segment 
 echo "before:        $(report)"
 fds > "$work/fds-before"
 
-total=0 unexpected=0 errors=0
+total=0 unexpected=0 errors=0 held=0 slow_bad=0
 for i in $(seq "$segments"); do
+    slow_clients > "$work/slow-$i.out" &
+    slow=$!
     marker=$work/wrk-done-$i
     out=$work/wrk-$i.out
     wrk -t$threads -c$conns -d3600s -s "$bench_top/bench/soak.lua" "$base/" \
@@ -99,7 +133,13 @@ for i in $(seq "$segments"); do
     unexpected=$((unexpected + $4))
     errors=$((errors + $6))
     [ "$4" = 0 ] || echo "  segment $i: $4 unexpected, first: $(sed -n 's/.*first_unexpected //p' "$out")"
-    printf '%8d requests: %s\n' "$total" "$(report)"
+    wait $slow
+    bad=$(grep -cv "^200 $((16 << 20))\$" "$work/slow-$i.out" || true)
+    slow_bad=$((slow_bad + bad))
+    open_now=$(data_fds)
+    held=$((held + open_now))
+    printf '%8d requests: %s; slow 16 MiB downloads failed %s; data files held open %s\n' \
+        "$total" "$(report)" "$bad" "$open_now"
 done
 
 # X-SendFile-Temporary files go in a pool cleanup at the end of each
@@ -109,6 +149,7 @@ fds > "$work/fds-after"
 left=$(ls "$work/tmp" | wc -l)
 echo "after:         $(report)"
 echo "requests $total, unexpected statuses $unexpected, socket errors $errors, temporary files left $left"
+echo "slow downloads failed $slow_bad, data files held open after segments $held"
 if cmp -s "$work/fds-before" "$work/fds-after"; then
     echo "descriptors: equal before and after"
     fd_ok=1
@@ -117,4 +158,5 @@ else
     paste "$work/fds-before" "$work/fds-after"
     fd_ok=0
 fi
-[ "$unexpected" = 0 ] && [ "$errors" = 0 ] && [ "$left" = 0 ] && [ $fd_ok = 1 ]
+[ "$unexpected" = 0 ] && [ "$errors" = 0 ] && [ "$left" = 0 ] && [ $fd_ok = 1 ] \
+    && [ "$slow_bad" = 0 ] && [ "$held" = 0 ]

@@ -8,7 +8,7 @@
 #   marker=F    create file F once all but the last body byte are written
 #   pipe=P      create the named pipe P, start a producer writing into it
 #               and answer X-SendFile: P at once (SPEC §8).  The producer:
-#               psize=N bytes (the pattern of XSF::Test::stream_block),
+#               psize=N bytes (the pattern XSF::Test::stream_sha256 hashes),
 #               pstall=S seconds of silence after pstall_after=N bytes,
 #               pdone=F created once everything is written,
 #               pepipe=F created when a write fails with EPIPE;

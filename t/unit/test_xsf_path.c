@@ -83,7 +83,7 @@ static const row_t rows[] = {
     { "=?utf-8?b?Y2Fmw6kg4oKsLnR4dA=?=", 0, XSF_NOT_FOUND, NULL },
     { "=?utf-8?q?caf=C3=A9_=E2=82=AC.txt", 0, XSF_NOT_FOUND, NULL },
 
-    /* a literal '%' and '+' (PITFALLS: a stray '%' must not give 500) */
+    /* a literal '%' and '+' (the original module answered a stray '%' with 500) */
     { "100%.txt", 0, XSF_FOUND, "a/100%.txt" },
     { "100%.txt", NO_UNESCAPE, XSF_FOUND, "a/100%.txt" },
     { "100%25.txt", 0, XSF_FOUND, "a/100%.txt" },
