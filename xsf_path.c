@@ -948,27 +948,26 @@ static apr_status_t xsf_probe_info(apr_pool_t *p, int probe, apr_finfo_t *finfo)
  */
 static const char *xsf_canonical_path(apr_pool_t *p, const xsf_route_t *route, int probe)
 {
+    const char **comps;
+    int trailing_slash, n;
 #ifdef __linux__
     char link[64], buf[PATH_MAX];
-    ssize_t n;
+    ssize_t len;
 
     snprintf(link, sizeof(link), "/proc/self/fd/%d", probe);
-    n = readlink(link, buf, sizeof(buf) - 1);
-    if (n > 0 && buf[0] == '/') {
-        buf[n] = '\0';
+    len = readlink(link, buf, sizeof(buf) - 1);
+    if (len > 0 && buf[0] == '/') {
+        buf[len] = '\0';
         return apr_pstrdup(p, buf);
     }
 #else
     (void)probe;
 #endif
-    {
-        const char **comps;
-        int trailing_slash, n = xsf_components(p, route->rel, &comps, &trailing_slash);
-
-        /* without symlinks (the portable walk refuses them), lexical is physical */
-        n = xsf_normalise(comps, n);
-        return n < 0 ? route->root->path : xsf_join(p, route->root->path, comps, n);
-    }
+    /* The route's path has no symlink in it here (the portable walk
+     * refuses them, and a rerouted route is canonical): lexical is physical. */
+    n = xsf_components(p, route->rel, &comps, &trailing_slash);
+    n = xsf_normalise(comps, n);
+    return n < 0 ? route->root->path : xsf_join(p, route->root->path, comps, n);
 }
 
 static const char *xsf_kind(apr_filetype_e type)
