@@ -509,11 +509,12 @@ static xsf_ctx *xsf_take_triggers(request_rec *r)
 }
 
 /*
- * Drop the buckets of a backend's body, reading each one first: a CGI or
- * pipe bucket that is never read leaves the script blocked on a full pipe
- * (the original module stalled CGI scripts for `Timeout` seconds that way).
- * *seen is set once a byte was dropped.  Returns 1 once the backend's EOS
- * was seen.
+ * Drop the buckets of a backend's body.  One whose length is not known yet
+ * (a CGI's pipe, a socket) is read first: left unread, it leaves the script
+ * blocked on a full pipe (the original module stalled CGI scripts for
+ * `Timeout` seconds that way).  The rest (memory, a file such as mod_asis'
+ * body) is dropped unread.  *seen is set once a byte was dropped.  Returns
+ * 1 once the backend's EOS was seen.
  */
 static int xsf_drain(apr_bucket_brigade *bb, int *seen)
 {
@@ -525,7 +526,10 @@ static int xsf_drain(apr_bucket_brigade *bb, int *seen)
         if (APR_BUCKET_IS_EOS(e)) {
             eos = 1;
         }
-        else if (!APR_BUCKET_IS_METADATA(e)) {
+        else if (e->length != (apr_size_t)-1) {
+            *seen = *seen || e->length > 0;
+        }
+        else {
             const char *data;
             apr_size_t len;
 

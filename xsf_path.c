@@ -46,6 +46,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <apr_atomic.h>
 #include <apr_portable.h>
 #include <apr_strings.h>
 
@@ -800,13 +801,18 @@ static const char *xsf_strerror(apr_pool_t *p, int err)
  * a root renamed away and replaced (by a symlink to elsewhere, another
  * directory, a mount) can never serve what replaced it; this check turns
  * that situation into a clear error instead of silently serving from the
- * old directory.  One stat(2) per root and lookup.
+ * old directory.  One stat(2) per root and second in each process: a
+ * replacement is refused within a second of happening.
  */
 static int xsf_root_usable(xsf_lookup_ctx_t *ctx, int i)
 {
     const xsf_root_t *root = &ctx->roots[i];
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
     struct stat st;
 
+    if (ctx->root_state[i] == 0 && apr_atomic_read32(root->checked_at) == now) {
+        ctx->root_state[i] = 1;
+    }
     if (ctx->root_state[i] == 0) {
         if (stat(root->path, &st) != 0) {
             ctx->result->reason = apr_psprintf(ctx->p, "root %s is gone since Apache "
@@ -824,6 +830,7 @@ static int xsf_root_usable(xsf_lookup_ctx_t *ctx, int i)
         }
         else {
             ctx->root_state[i] = 1;
+            apr_atomic_set32(root->checked_at, now);
         }
     }
     return ctx->root_state[i] > 0;
@@ -1176,6 +1183,7 @@ const char *xsf_root_open(apr_pool_t *p, const char *configured, int allow_delet
     root->fd = fd;
     root->device = (apr_dev_t)st.st_dev;
     root->inode = (apr_ino_t)st.st_ino;
+    root->checked_at = apr_pcalloc(p, sizeof(*root->checked_at));
     free(path);
     return NULL;
 }
