@@ -78,11 +78,27 @@ static int xsf_stream_fill(xsf_stream_t *s, apr_time_t *last_data)
         s->outcome = XSF_STREAM_ERROR;
         return 0;
     }
-    pfd.fd = s->fd;
-    pfd.events = POLLIN;
-    pfd.revents = 0;
-    rc = poll(&pfd, 1, XSF_STREAM_SLICE_MS);
-    n = rc > 0 ? read(s->fd, buf, avail) : -1;
+    /* Once the producer has written, read first and poll only when the
+     * pipe is empty: one system call per read while data flows.  Before
+     * that a read would take a pipe no writer opened yet for a finished
+     * one (see the top of this file). */
+    n = -1;
+    errno = EAGAIN;
+    if (s->bytes_in > 0) {
+        n = read(s->fd, buf, avail);
+    }
+    if (n < 0 && errno == EAGAIN) {
+        pfd.fd = s->fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        rc = poll(&pfd, 1, XSF_STREAM_SLICE_MS);
+        if (rc > 0) {
+            n = read(s->fd, buf, avail);
+        }
+        else if (rc == 0) {
+            errno = EAGAIN;
+        }
+    }
     if (n > 0) {
         size_t held;
 
@@ -102,11 +118,7 @@ static int xsf_stream_fill(xsf_stream_t *s, apr_time_t *last_data)
         s->outcome = XSF_STREAM_END;
         return 0;
     }
-    if (rc > 0 && errno != EAGAIN && errno != EINTR) {
-        s->outcome = XSF_STREAM_ERROR;
-        return 0;
-    }
-    if (rc < 0 && errno != EINTR) {
+    if (errno != EAGAIN && errno != EINTR) {
         s->outcome = XSF_STREAM_ERROR;
         return 0;
     }

@@ -19,7 +19,7 @@ bench_group=$(id -gn "$bench_user")
 bench_init() {
     work=$(mktemp -d /tmp/xsf-bench.XXXXXX)
     chmod 755 "$work"
-    mkdir -p "$work/htdocs/asis" "$work/data" "$work/tmp"
+    mkdir -p "$work/htdocs/asis" "$work/data" "$work/tmp" "$work/cgi"
     chown "$bench_user:$bench_group" "$work/tmp"
     cp "$bench_top/bench/app.wsgi" "$work/app.wsgi"
     bench_started=
@@ -81,6 +81,7 @@ LoadModule asis_module $bench_moddir/mod_asis.so
 LoadModule env_module $bench_moddir/mod_env.so
 LoadModule headers_module $bench_moddir/mod_headers.so
 LoadModule wsgi_module $bench_moddir/mod_wsgi.so
+LoadModule cgid_module $bench_moddir/mod_cgid.so
 LoadModule xsendfile_module \${XSF_SO}
 User $bench_user
 Group $bench_group
@@ -135,6 +136,13 @@ WSGIScriptAlias /app "$work/app.wsgi" process-group=bench application-group=%{GL
     SetEnv XSF_BENCH_DATA "$work/data"
     SetEnv XSF_BENCH_TMP "$work/tmp"
 </Location>
+
+# CGI scripts (the stream baseline): a script that writes its bytes itself.
+ScriptSock \${INST}/cgid.sock
+ScriptAlias /cgi/ "$work/cgi/"
+<Directory "$work/cgi">
+    Require all granted
+</Directory>
 
 IncludeOptional \${INST}/extra.conf
 CONF
