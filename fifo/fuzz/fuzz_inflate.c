@@ -34,8 +34,9 @@ static uint32_t fuzz_digest(uint32_t h, fifo_t *f)
     while ((n = fifo_peek_iov(f, iov, 8, SIZE_MAX)) > 0) {
         for (i = 0; i < n; ++i) {
             const unsigned char *p = iov[i].iov_base;
-            for (j = 0; j < iov[i].iov_len; ++j)
+            for (j = 0; j < iov[i].iov_len; ++j) {
                 h = (h ^ p[j]) * 16777619u;
+            }
             fifo_skip(f, iov[i].iov_len);
         }
     }
@@ -63,12 +64,13 @@ static struct outcome fuzz_inflate(int format, const uint8_t *data, size_t size,
         r.sum = fuzz_digest(r.sum, out);
     }
     r.outlen = fifo_deflate_total_out(z);
-    if (r.outlen > fifo_deflate_total_in(z) * FUZZ_RATIO + FUZZ_SLACK + FUZZ_SEG)
+    if (r.outlen > fifo_deflate_total_in(z) * FUZZ_RATIO + FUZZ_SLACK + FUZZ_SEG) {
         abort();                /* the bomb bound leaked */
+    }
     fifo_deflate_destroy(z);
     fifo_destroy(out);
     return r;
-}
+                                   }
 
 static void fuzz_round_trip(int format, const uint8_t *data, size_t size)
 {
@@ -82,12 +84,14 @@ static void fuzz_round_trip(int format, const uint8_t *data, size_t size)
     fifo_deflate_set_ratio_limit(inf, 0, 0);
     if (fifo_deflate_update(def, data, size, &used, wire, FIFO_DEFLATE_FINISH) != FIFO_EOF
         || fifo_deflate_update_fifo(inf, wire, out, FIFO_DEFLATE_FINISH) != FIFO_EOF
-        || fifo_length(out) != size)
+        || fifo_length(out) != size) {
         abort();
+        }
     back = malloc(size + 1);
     fifo_read(out, back, size);
-    if (size > 0 && memcmp(back, data, size) != 0)
+    if (size > 0 && memcmp(back, data, size) != 0) {
         abort();
+    }
     free(back);
     fifo_deflate_destroy(def);
     fifo_deflate_destroy(inf);
@@ -115,8 +119,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * at the moment of the check); otherwise both must agree exactly. */
     if (whole.status != FIFO_ELIMIT && split.status != FIFO_ELIMIT
         && (whole.status != split.status || whole.consumed != split.consumed
-            || whole.outlen != split.outlen || whole.sum != split.sum))
+            || whole.outlen != split.outlen || whole.sum != split.sum)) {
         abort();
+        }
     fuzz_round_trip(format, data + 2, size - 2);
     return 0;
 }
