@@ -39,6 +39,10 @@
 #define FIFO_COLD
 #endif
 
+/* The bits of fifo->stopped. */
+#define FIFO_STOP_CLOSED 1
+#define FIFO_STOP_ABORTED 2
+
 /* fifo_wait's "keep waiting" answer; never returned to a caller. */
 #define FIFO_NOT_READY 2
 
@@ -56,6 +60,7 @@ struct fifo {
     size_t seg_size;
     size_t high_water;              /* SIZE_MAX: none */
     int threadsafe;
+    int writers_wait;               /* thread-safe with a high-water mark */
     pthread_mutex_t mutex;          /* only for sleeping and waking */
     pthread_cond_t readable;
     pthread_cond_t writable;
@@ -65,8 +70,7 @@ struct fifo {
     _Atomic(struct fifo_seg *) spares;  /* drained segments kept for reuse, */
     atomic_size_t nspares;          /* a stack of at most spares_max */
     size_t spares_max;
-    atomic_int closed;
-    atomic_int aborted;
+    atomic_int stopped;             /* FIFO_STOP_CLOSED | FIFO_STOP_ABORTED */
     atomic_int reader_asleep;       /* set by a sleeper, cleared by its waker */
     atomic_int writer_asleep;
     atomic_size_t made;             /* segments allocated ... */
@@ -154,6 +158,7 @@ fifo_t *fifo_create(size_t segment_size, size_t high_water, unsigned flags)
     f->seg_size = segment_size;
     f->high_water = high_water == 0 ? SIZE_MAX : high_water;
     f->threadsafe = (flags & FIFO_THREADSAFE) != 0;
+    f->writers_wait = f->threadsafe && high_water != 0;
     atomic_init(&f->first, NULL);
     atomic_init(&f->spares, NULL);
     /* A bounded fifo keeps every segment it may need again (the chain never
@@ -201,7 +206,7 @@ size_t fifo_length(fifo_t *f)
     size_t out = atomic_load(&f->out);
     size_t n = atomic_load(&f->in) - out;
 
-    return atomic_load(&f->aborted) ? 0 : n;
+    return atomic_load(&f->stopped) & FIFO_STOP_ABORTED ? 0 : n;
 }
 
 size_t fifo_segment_size(const fifo_t *f)
@@ -361,13 +366,13 @@ static inline void fifo_wake_other(fifo_t *f, atomic_int *asleep, pthread_cond_t
     }
 }
 
-/* Sets a flag under the lock and wakes every sleeper of both sides. */
-static void fifo_raise(fifo_t *f, atomic_int *flag)
+/* Sets a stop bit under the lock and wakes every sleeper of both sides. */
+static void fifo_raise(fifo_t *f, int bit)
 {
     if (f->threadsafe) {
         pthread_mutex_lock(&f->mutex);
     }
-    atomic_store(flag, 1);
+    atomic_fetch_or(&f->stopped, bit);
     if (f->threadsafe) {
         pthread_cond_broadcast(&f->readable);
         pthread_cond_broadcast(&f->writable);
@@ -486,14 +491,19 @@ static inline void fifo_publish(fifo_t *f, size_t n)
     }
 }
 
+/* A write's status once the fifo was stopped: aborting wins over closing. */
+static int fifo_stopped_status(int stopped)
+{
+    return stopped & FIFO_STOP_ABORTED ? FIFO_ABORTED : FIFO_CLOSED;
+}
+
 /* Producer: whether a write may start. */
 static inline int fifo_write_state(const fifo_t *f)
 {
-    if (atomic_load(&f->aborted)) {
-        return FIFO_ABORTED;
-    }
-    if (atomic_load_explicit(&f->closed, memory_order_relaxed)) {
-        return FIFO_CLOSED;
+    int stopped = atomic_load_explicit(&f->stopped, memory_order_acquire);
+
+    if (stopped != 0) {
+        return fifo_stopped_status(stopped);
     }
     return f->reserved != 0 ? FIFO_EINVAL : FIFO_OK;
 }
@@ -606,13 +616,11 @@ int fifo_reserve(fifo_t *f, void **buf, size_t *avail)
 
 int fifo_commit(fifo_t *f, size_t n)
 {
+    int stopped = atomic_load_explicit(&f->stopped, memory_order_acquire);
     int rc = FIFO_OK;
 
-    if (atomic_load(&f->aborted)) {
-        rc = FIFO_ABORTED;
-    }
-    else if (atomic_load_explicit(&f->closed, memory_order_relaxed)) {
-        rc = FIFO_CLOSED;
+    if (stopped != 0) {
+        rc = fifo_stopped_status(stopped);
     }
     else if (n > f->reserved) {
         rc = FIFO_EINVAL;           /* the reservation, if any, stays open */
@@ -630,22 +638,21 @@ int fifo_commit(fifo_t *f, size_t n)
 void fifo_close_write(fifo_t *f)
 {
     f->reserved = 0;
-    fifo_raise(f, &f->closed);
+    fifo_raise(f, FIFO_STOP_CLOSED);
 }
 
 void fifo_abort(fifo_t *f)
 {
-    fifo_raise(f, &f->aborted);
+    fifo_raise(f, FIFO_STOP_ABORTED);
 }
 
 /* fifo_wait's question for a writer. */
 static int fifo_writer_ready(fifo_t *f)
 {
-    if (atomic_load(&f->aborted)) {
-        return FIFO_ABORTED;
-    }
-    if (atomic_load(&f->closed)) {
-        return FIFO_CLOSED;
+    int stopped = atomic_load(&f->stopped);
+
+    if (stopped != 0) {
+        return fifo_stopped_status(stopped);
     }
     return fifo_producer_space(f, 1) > 0 ? FIFO_OK : FIFO_NOT_READY;
 }
@@ -714,7 +721,8 @@ static inline size_t fifo_consumer_avail(fifo_t *f, size_t want)
     if (f->in_seen - out < want) {
         f->in_seen = atomic_load_explicit(&f->in, memory_order_acquire);
     }
-    return atomic_load_explicit(&f->aborted, memory_order_acquire) ? 0 : f->in_seen - out;
+    return atomic_load_explicit(&f->stopped, memory_order_acquire) & FIFO_STOP_ABORTED
+           ? 0 : f->in_seen - out;
 }
 
 /* Consumer: the segment holding the read position, stepping into the first
@@ -764,7 +772,7 @@ static inline void fifo_consumed(fifo_t *f, size_t n)
 {
     size_t out = atomic_load_explicit(&f->out, memory_order_relaxed) + n;
 
-    if (f->threadsafe && f->high_water != SIZE_MAX) {
+    if (f->writers_wait) {
         atomic_store(&f->out, out);
         fifo_wake_other(f, &f->writer_asleep, &f->writable);
     }
@@ -866,17 +874,16 @@ size_t fifo_skip(fifo_t *f, size_t len)
  * the producer sets it after its last publication. */
 static int fifo_reader_ready(fifo_t *f)
 {
-    int closed;
+    int stopped = atomic_load(&f->stopped);
 
-    if (atomic_load(&f->aborted)) {
+    if (stopped & FIFO_STOP_ABORTED) {
         return FIFO_ABORTED;
     }
-    closed = atomic_load(&f->closed);
     f->in_seen = atomic_load(&f->in);
     if (f->in_seen != atomic_load_explicit(&f->out, memory_order_relaxed)) {
         return FIFO_OK;
     }
-    return closed ? FIFO_EOF : FIFO_NOT_READY;
+    return stopped & FIFO_STOP_CLOSED ? FIFO_EOF : FIFO_NOT_READY;
 }
 
 int fifo_wait_readable(fifo_t *f, int timeout_ms)
@@ -996,7 +1003,7 @@ const char *fifo_check(fifo_t *f)
     if (f->reserved > f->seg_size - f->tail_pos || (f->reserved != 0 && f->tail == NULL)) {
         return "the reservation exceeds the tail's room";
     }
-    if (atomic_load(&f->closed) && f->reserved != 0) {
+    if ((atomic_load(&f->stopped) & FIFO_STOP_CLOSED) && f->reserved != 0) {
         return "a reservation is open after close";
     }
     if (f->in_seen - out > in - out || out - f->out_seen > in - f->out_seen) {
