@@ -472,20 +472,31 @@ FIFO_COLD static void fifo_note_length(fifo_t *f, size_t in)
     fifo_note_peak(&f->peak_length, in - f->out_seen);
 }
 
-/* Producer: makes n more bytes visible to the consumer and wakes it if it
- * sleeps; notes a new peak, re-reading the consumer's counter only when
- * the copy at hand suggests one. */
-static inline void fifo_publish(fifo_t *f, size_t n)
+/* Moves one side's counter on by n, waking the other side if it may sleep
+ * and does (the sequentially consistent store pairs with the sleeper's
+ * flag, INTERNALS.md, "Two threads"); returns the new value. */
+static inline size_t fifo_move(fifo_t *f, atomic_size_t *counter, size_t n, int other_may_sleep,
+                               atomic_int *other_asleep, pthread_cond_t *other_cond)
 {
-    size_t in = atomic_load_explicit(&f->in, memory_order_relaxed) + n;
+    size_t value = atomic_load_explicit(counter, memory_order_relaxed) + n;
 
-    if (f->threadsafe) {
-        atomic_store(&f->in, in);
-        fifo_wake_other(f, &f->reader_asleep, &f->readable);
+    if (other_may_sleep) {
+        atomic_store(counter, value);
+        fifo_wake_other(f, other_asleep, other_cond);
     }
     else {
-        atomic_store_explicit(&f->in, in, memory_order_release);
+        atomic_store_explicit(counter, value, memory_order_release);
     }
+    return value;
+}
+
+/* Producer: makes n more bytes visible to the consumer; notes a new peak,
+ * re-reading the consumer's counter only when the copy at hand suggests
+ * one. */
+static inline void fifo_publish(fifo_t *f, size_t n)
+{
+    size_t in = fifo_move(f, &f->in, n, f->threadsafe, &f->reader_asleep, &f->readable);
+
     if (in - f->out_seen > atomic_load_explicit(&f->peak_length, memory_order_relaxed)) {
         fifo_note_length(f, in);
     }
@@ -766,19 +777,11 @@ FIFO_COLD static void fifo_advance(fifo_t *f, size_t n)
     fifo_consumed(f, n);
 }
 
-/* Consumer: hands n consumed bytes back to the producer, waking it if it
- * sleeps at the high-water mark. */
+/* Consumer: hands n consumed bytes back to the producer, which may sleep
+ * at the high-water mark. */
 static inline void fifo_consumed(fifo_t *f, size_t n)
 {
-    size_t out = atomic_load_explicit(&f->out, memory_order_relaxed) + n;
-
-    if (f->writers_wait) {
-        atomic_store(&f->out, out);
-        fifo_wake_other(f, &f->writer_asleep, &f->writable);
-    }
-    else {
-        atomic_store_explicit(&f->out, out, memory_order_release);
-    }
+    fifo_move(f, &f->out, n, f->writers_wait, &f->writer_asleep, &f->writable);
 }
 
 /* Consumer: a walk over the first max readable bytes. */

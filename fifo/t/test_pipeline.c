@@ -85,42 +85,45 @@ static void check_output(struct trip *t)
     }
 }
 
-/* Writes data into the decoder, checking its output whenever it is full. */
-static int feed_decoder(struct trip *t, const unsigned char *p, size_t n)
+static int feed(struct trip *t, fifo_pipeline_t *p, const unsigned char *data, size_t n,
+                uint64_t *rng);
+
+/* Empties a pipeline's output: the encoder's into the decoder in random
+ * pieces, the decoder's into the comparison. */
+static int drain(struct trip *t, fifo_pipeline_t *p, uint64_t *rng)
+{
+    fifo_t *from = fifo_pipeline_output(t->enc);
+    unsigned char buf[70000];
+    int rc = FIFO_OK;
+
+    while (p == t->enc && rc == FIFO_OK && fifo_length(from) > 0) {
+        size_t n = fifo_read(from, buf, tu_between(rng, 1, sizeof(buf)));
+        rc = feed(t, t->dec, buf, n, rng);
+    }
+    check_output(t);
+    return rc;
+}
+
+/* Writes n bytes into a pipeline, draining it whenever its output fills. */
+static int feed(struct trip *t, fifo_pipeline_t *p, const unsigned char *data, size_t n,
+                uint64_t *rng)
 {
     size_t done = 0;
     int rc = FIFO_OK;
 
     while (rc == FIFO_OK && done < n) {
         size_t w = 0;
-        rc = fifo_pipeline_write(t->dec, p + done, n - done, &w);
+        rc = fifo_pipeline_write(p, data + done, n - done, &w);
         done += w;
         note_edges(t);
-        if (rc == FIFO_EAGAIN) {
-            check_output(t);
-            rc = FIFO_OK;
+        if (rc == FIFO_OK || rc == FIFO_EAGAIN) {
+            rc = drain(t, p, rng);
         }
     }
-    check_output(t);
     return rc;
 }
 
-/* Moves the encoder's output into the decoder in random pieces. */
-static int transfer(struct trip *t, uint64_t *rng)
-{
-    fifo_t *from = fifo_pipeline_output(t->enc);
-    unsigned char buf[70000];
-    int rc = FIFO_OK;
-
-    while (rc == FIFO_OK && fifo_length(from) > 0) {
-        size_t n = fifo_read(from, buf, tu_between(rng, 1, sizeof(buf)));
-        rc = feed_decoder(t, buf, n);
-    }
-    return rc;
-}
-
-/* Runs one pipeline with a flush until it is through, the encoder's output
- * going to the decoder, the decoder's to the comparison. */
+/* Runs a pipeline with a flush until it is through, draining it. */
 static int run_through(struct trip *t, fifo_pipeline_t *p, int flush, uint64_t *rng)
 {
     int rc = FIFO_EAGAIN;
@@ -129,27 +132,8 @@ static int run_through(struct trip *t, fifo_pipeline_t *p, int flush, uint64_t *
         rc = fifo_pipeline_run(p, flush);
         note_edges(t);
         if (rc == FIFO_OK || rc == FIFO_EAGAIN) {
-            int moved = p == t->enc ? transfer(t, rng) : FIFO_OK;
-            check_output(t);
-            rc = moved != FIFO_OK ? moved : rc;
-        }
-    }
-    return rc;
-}
-
-static int encode_piece(struct trip *t, const unsigned char *p, size_t n, uint64_t *rng)
-{
-    size_t done = 0;
-    int rc = FIFO_OK;
-
-    while (rc == FIFO_OK && done < n) {
-        size_t w = 0;
-        rc = fifo_pipeline_write(t->enc, p + done, n - done, &w);
-        done += w;
-        note_edges(t);
-        rc = rc == FIFO_EAGAIN ? FIFO_OK : rc;
-        if (rc == FIFO_OK) {
-            rc = transfer(t, rng);
+            int drained = drain(t, p, rng);
+            rc = drained != FIFO_OK ? drained : rc;
         }
     }
     return rc;
@@ -191,7 +175,7 @@ static int round_trip(const unsigned char *data, size_t len, size_t seg, size_t 
     while (rc == FIFO_OK && pos < len) {
         size_t n = tu_between(&rng, 0, max_piece);
         n = n > len - pos ? len - pos : n;
-        rc = encode_piece(&t, data + pos, n, &rng);
+        rc = feed(&t, t.enc, data + pos, n, &rng);
         pos += n;
         if (rc == FIFO_OK && tu_rand(&rng) % 8 == 0) {
             rc = run_through(&t, t.enc, FIFO_PIPELINE_FLUSH, &rng);
