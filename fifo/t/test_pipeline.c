@@ -90,7 +90,7 @@ static int feed(struct trip *t, fifo_pipeline_t *p, const unsigned char *data, s
 
 /* Empties a pipeline's output: the encoder's into the decoder in random
  * pieces, the decoder's into the comparison. */
-static int drain(struct trip *t, fifo_pipeline_t *p, uint64_t *rng)
+static int drain(struct trip *t, const fifo_pipeline_t *p, uint64_t *rng)
 {
     fifo_t *from = fifo_pipeline_output(t->enc);
     unsigned char buf[70000];
