@@ -55,6 +55,12 @@ struct fifo_seg {
     _Alignas(FIFO_LINE) unsigned char data[];   /* segment_size bytes */
 };
 
+/* How often one side had to wait, and how often it slept. */
+struct fifo_waits {
+    atomic_size_t waits;
+    atomic_size_t sleeps;
+};
+
 struct fifo {
     /* Fixed at creation. */
     size_t seg_size;
@@ -88,16 +94,16 @@ struct fifo {
     size_t out_seen;                /* the consumer's counter, as last read */
     atomic_size_t peak_length;
     atomic_size_t peak_segments;
-    atomic_size_t writer_waits;
+    struct fifo_waits writer_waits;
 
     /* The consumer's end: only the consumer writes these. */
     _Alignas(FIFO_LINE) struct fifo_seg *head;  /* the segment read from; NULL: first */
     size_t head_pos;                /* bytes of the head consumed */
     size_t in_seen;                 /* the producer's counter, as last read */
-    atomic_size_t reader_waits;
+    struct fifo_waits reader_waits;
 };
 
-/* An absolute CLOCK_MONOTONIC deadline, taken when a wait first sleeps. */
+/* An absolute CLOCK_MONOTONIC deadline, taken when a call first waits. */
 struct fifo_deadline {
     int set;
     struct timespec at;
@@ -242,8 +248,10 @@ fifo_stats_t fifo_stats(fifo_t *f)
     st.segments = st.memory / fifo_seg_bytes(f);
     st.peak_memory = atomic_load_explicit(&f->peak_segments, memory_order_relaxed)
                      * fifo_seg_bytes(f);
-    st.writer_waits = atomic_load_explicit(&f->writer_waits, memory_order_relaxed);
-    st.reader_waits = atomic_load_explicit(&f->reader_waits, memory_order_relaxed);
+    st.writer_waits = atomic_load_explicit(&f->writer_waits.waits, memory_order_relaxed);
+    st.writer_sleeps = atomic_load_explicit(&f->writer_waits.sleeps, memory_order_relaxed);
+    st.reader_waits = atomic_load_explicit(&f->reader_waits.waits, memory_order_relaxed);
+    st.reader_sleeps = atomic_load_explicit(&f->reader_waits.sleeps, memory_order_relaxed);
     return st;
 }
 
@@ -382,12 +390,12 @@ static void fifo_raise(fifo_t *f, int bit)
 
 /*
  * Waits until ready() answers something other than FIFO_NOT_READY: first a
- * few polls, then asleep on cond with the lock, counting the sleep in
- * sleeps.  FIFO_EAGAIN on a plain fifo, which has nobody to wake it;
- * FIFO_TIMEOUT past the deadline.
+ * few polls, then asleep on cond with the lock, counting the wait and the
+ * sleep in counts.  FIFO_EAGAIN on a plain fifo, which has nobody to wake
+ * it; FIFO_TIMEOUT past the deadline.
  */
 static int fifo_wait(fifo_t *f, int (*ready)(fifo_t *), pthread_cond_t *cond,
-                     atomic_int *asleep, atomic_size_t *sleeps, int timeout_ms,
+                     atomic_int *asleep, struct fifo_waits *counts, int timeout_ms,
                      struct fifo_deadline *dl)
 {
     int rc = ready(f);
@@ -402,16 +410,8 @@ static int fifo_wait(fifo_t *f, int (*ready)(fifo_t *), pthread_cond_t *cond,
     if (timeout_ms == 0) {
         return FIFO_TIMEOUT;
     }
-    while (rc == FIFO_NOT_READY && spins++ < FIFO_SPINS + FIFO_YIELDS) {
-        if (spins <= FIFO_SPINS) {
-            fifo_pause();
-        }
-        else {
-            sched_yield();
-        }
-        rc = ready(f);
-    }
-    if (rc == FIFO_NOT_READY && timeout_ms > 0 && !dl->set) {
+    atomic_fetch_add_explicit(&counts->waits, 1, memory_order_relaxed);
+    if (timeout_ms > 0 && !dl->set) {
         clock_gettime(CLOCK_MONOTONIC, &dl->at);
         dl->at.tv_sec += timeout_ms / 1000;
         dl->at.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
@@ -421,9 +421,18 @@ static int fifo_wait(fifo_t *f, int (*ready)(fifo_t *), pthread_cond_t *cond,
         }
         dl->set = 1;
     }
+    while (rc == FIFO_NOT_READY && spins++ < FIFO_SPINS + FIFO_YIELDS) {
+        if (spins <= FIFO_SPINS) {
+            fifo_pause();
+        }
+        else {
+            sched_yield();
+        }
+        rc = ready(f);
+    }
     if (rc == FIFO_NOT_READY) {
         pthread_mutex_lock(&f->mutex);
-        atomic_fetch_add_explicit(sleeps, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&counts->sleeps, 1, memory_order_relaxed);
         while (rc == FIFO_NOT_READY) {
             atomic_store(asleep, 1);
             rc = ready(f);

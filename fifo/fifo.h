@@ -74,8 +74,10 @@ typedef struct fifo_stats {
     size_t segments;          /* segments held now, the spare included */
     size_t memory;            /* bytes held now: segments and their headers */
     size_t peak_memory;       /* the most bytes held at one time */
-    uint64_t writer_waits;    /* times a writer slept at the high-water mark */
-    uint64_t reader_waits;    /* times a reader slept on an empty fifo */
+    uint64_t writer_waits;    /* times a writer found the fifo at its mark and waited */
+    uint64_t writer_sleeps;   /* ... and of those, went to sleep */
+    uint64_t reader_waits;    /* times a reader found the fifo empty and waited */
+    uint64_t reader_sleeps;   /* ... and of those, went to sleep */
 } fifo_stats_t;
 
 /* A short English description of a status code; never NULL. */

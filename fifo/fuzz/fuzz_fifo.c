@@ -238,7 +238,8 @@ static void fuzz_figures(fifo_t *f, const struct model *m, size_t seg)
     fuzz_expect(fifo_length(f) == fuzz_readable(m) && st.length == fuzz_readable(m));
     fuzz_expect(st.peak_length == m->peak);
     fuzz_expect(st.segments <= most && st.memory == fifo_memory(f));
-    fuzz_expect(st.peak_memory >= st.memory && st.writer_waits == 0 && st.reader_waits == 0);
+    fuzz_expect(st.peak_memory >= st.memory && st.writer_waits == 0 && st.writer_sleeps == 0
+                && st.reader_waits == 0 && st.reader_sleeps == 0);
     fuzz_expect(fifo_space(f) == (m->mark == 0 ? SIZE_MAX : held >= m->mark ? 0 : m->mark - held));
 }
 

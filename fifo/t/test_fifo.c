@@ -131,7 +131,8 @@ static void test_create(void)
     st = fifo_stats(f);
     tu_ok(f != NULL && st.length == 0 && st.segments == 0 && st.memory == 0
           && st.peak_length == 0 && st.peak_memory == 0 && st.writer_waits == 0
-          && st.reader_waits == 0, "a new fifo is empty, holds no segment, has no peaks");
+          && st.writer_sleeps == 0 && st.reader_waits == 0 && st.reader_sleeps == 0,
+          "a new fifo is empty, holds no segment, has no peaks, waited for nothing");
     tu_is_long((long)fifo_segment_size(f), 16, "segment size is kept");
     tu_ok(fifo_space(f) == (size_t)-1, "no high-water mark: unlimited space");
     tu_check(f, "create");
@@ -378,8 +379,9 @@ static void *waiter_main(void *arg)
     return NULL;
 }
 
-/* Starts a thread blocked on one side, then wakes it with action.  The
- * wait counters tell that it really slept before the action. */
+/* Starts a thread blocked on one side, then wakes it with action once the
+ * sleep counter says it is asleep (it counts with the lock held, which the
+ * action needs too, so the action cannot come before the sleep). */
 static int wake_with(int write_side, void (*action)(fifo_t *), int *slept)
 {
     struct waiter w;
@@ -392,13 +394,12 @@ static int wake_with(int write_side, void (*action)(fifo_t *), int *slept)
     pthread_create(&t, NULL, waiter_main, &w);
     for (i = 0; i < 500; ++i) {
         fifo_stats_t st = fifo_stats(w.f);
-        if ((write_side ? st.writer_waits : st.reader_waits) > 0) {
+        if ((write_side ? st.writer_sleeps : st.reader_sleeps) > 0) {
             break;
         }
         usleep(2000);
     }
     *slept = i < 500;
-    usleep(10000);      /* into the sleep itself, past the check that counted it */
     action(w.f);
     pthread_join(t, NULL);
     tu_check(w.f, "after wake");
@@ -424,8 +425,10 @@ static void test_blocking(void)
     tu_ok(tu_now() - t0 >= 0.079, "after the timeout");
     tu_is_long((long)n, 32, "having written exactly up to the mark");
     tu_is_long(fifo_wait_writable(f, 10), FIFO_TIMEOUT, "wait_writable times out while full");
-    tu_is_long((long)fifo_stats(f).writer_waits, 2, "each timed-out writer wait slept once");
-    tu_is_long((long)fifo_stats(f).reader_waits, 1, "the timed-out reader wait slept once");
+    tu_ok(fifo_stats(f).writer_waits == 2 && fifo_stats(f).writer_sleeps == 2,
+          "each timed-out writer call waited once and slept once");
+    tu_ok(fifo_stats(f).reader_waits == 1 && fifo_stats(f).reader_sleeps == 1,
+          "the timed-out reader call waited and slept once; timeout 0 did not wait");
     tu_check(f, "timeouts");
     fifo_destroy(f);
 
@@ -469,7 +472,7 @@ static void *bounded_producer(void *arg)
 
 /*
  * A producer faster than its consumer (which naps now and then) fills the
- * fifo to the mark and sleeps there, again and again; the fifo never holds
+ * fifo to the mark and waits there, again and again; the fifo never holds
  * more than the mark, nor more memory than the mark plus a drained head,
  * an empty tail and a spare.
  */
@@ -508,8 +511,8 @@ static void test_high_water_bound(void)
     tu_ok(st.peak_length >= HW_MARK - sizeof(buf),
           "it was filled to within one read of the mark (peak %zu of %d)", st.peak_length,
           HW_MARK);
-    tu_ok(st.writer_waits > 0, "the writer slept at the mark (%llu times)",
-          (unsigned long long)st.writer_waits);
+    tu_ok(st.writer_waits > 0, "the writer waited at the mark (%llu times, %llu asleep)",
+          (unsigned long long)st.writer_waits, (unsigned long long)st.writer_sleeps);
     tu_ok(st.peak_memory <= (HW_MARK / HW_SEG + 3) * (HW_SEG + 64),
           "memory stayed within the mark plus a drained head, an empty tail and a spare (%zu)",
           st.peak_memory);

@@ -171,9 +171,11 @@ static void stress(uint64_t total, uint64_t phase, size_t seg, size_t high_water
                "the invariants were checked at every phase's end");
     tu_ok(st.peak_length <= high_water, "the high-water mark held (peak %zu of %zu)",
           st.peak_length, high_water);
-    tu_diag("%llu MiB, segment %zu, high water %zu: %.2f s; writer slept %llu times, reader %llu",
-            (unsigned long long)(total >> 20), seg, high_water, tu_now() - t0,
-            (unsigned long long)st.writer_waits, (unsigned long long)st.reader_waits);
+    tu_diag("%llu MiB, segment %zu, high water %zu: %.2f s; the writer waited %llu times "
+            "(%llu asleep), the reader %llu (%llu)", (unsigned long long)(total >> 20), seg,
+            high_water, tu_now() - t0, (unsigned long long)st.writer_waits,
+            (unsigned long long)st.writer_sleeps, (unsigned long long)st.reader_waits,
+            (unsigned long long)st.reader_sleeps);
     pthread_barrier_destroy(&s.done);
     pthread_barrier_destroy(&s.checked);
     fifo_destroy(s.f);
