@@ -89,16 +89,17 @@ struct fifo {
 
     /* The producer's end: only the producer writes these. */
     _Alignas(FIFO_LINE) struct fifo_seg *tail;  /* the segment written to */
-    size_t tail_pos;                /* bytes of the tail written */
+    size_t tail_pos;                /* bytes of the tail written (no tail: full) */
     size_t reserved;                /* size of the open reservation, 0: none */
     size_t out_seen;                /* the consumer's counter, as last read */
+    size_t peak_from;               /* out_seen + peak_length: an in past it may be a peak */
     atomic_size_t peak_length;
     atomic_size_t peak_segments;
     struct fifo_waits writer_waits;
 
     /* The consumer's end: only the consumer writes these. */
     _Alignas(FIFO_LINE) struct fifo_seg *head;  /* the segment read from; NULL: first */
-    size_t head_pos;                /* bytes of the head consumed */
+    size_t head_pos;                /* bytes of the head consumed (no head: all) */
     size_t in_seen;                 /* the producer's counter, as last read */
     struct fifo_waits reader_waits;
 };
@@ -163,6 +164,10 @@ fifo_t *fifo_create(size_t segment_size, size_t high_water, unsigned flags)
     f = memset(mem, 0, sizeof(*f));
     f->seg_size = segment_size;
     f->high_water = high_water == 0 ? SIZE_MAX : high_water;
+    /* No segment yet counts as a full one on both ends: the common case
+     * of a write or a read then needs no test for it. */
+    f->tail_pos = segment_size;
+    f->head_pos = segment_size;
     f->threadsafe = (flags & FIFO_THREADSAFE) != 0;
     f->writers_wait = f->threadsafe && high_water != 0;
     atomic_init(&f->first, NULL);
@@ -455,6 +460,14 @@ static int fifo_wait(fifo_t *f, int (*ready)(fifo_t *), pthread_cond_t *cond,
 
 /* ---- the producer's end ---- */
 
+/* Producer: a fresh copy of the consumer's counter (sequentially
+ * consistent: fifo_writer_ready's half of the sleeping protocol). */
+static void fifo_see_out(fifo_t *f)
+{
+    f->out_seen = atomic_load(&f->out);
+    f->peak_from = f->out_seen + atomic_load_explicit(&f->peak_length, memory_order_relaxed);
+}
+
 /* Producer: bytes it may still write before the high-water mark, at least
  * want of them if it can.  The consumer's counter is re-read only when the
  * copy at hand does not show that much room. */
@@ -467,7 +480,7 @@ static size_t fifo_producer_space(fifo_t *f, size_t want)
         return SIZE_MAX;
     }
     if (used >= f->high_water || f->high_water - used < want) {
-        f->out_seen = atomic_load(&f->out);
+        fifo_see_out(f);
         used = in - f->out_seen;
     }
     return used >= f->high_water ? 0 : f->high_water - used;
@@ -477,8 +490,9 @@ static size_t fifo_producer_space(fifo_t *f, size_t want)
  * consumer's counter (the copy at hand overstates the length). */
 FIFO_COLD static void fifo_note_length(fifo_t *f, size_t in)
 {
-    f->out_seen = atomic_load_explicit(&f->out, memory_order_acquire);
+    fifo_see_out(f);
     fifo_note_peak(&f->peak_length, in - f->out_seen);
+    f->peak_from = f->out_seen + atomic_load_explicit(&f->peak_length, memory_order_relaxed);
 }
 
 /* Moves one side's counter on by n, waking the other side if it may sleep
@@ -501,12 +515,13 @@ static inline size_t fifo_move(fifo_t *f, atomic_size_t *counter, size_t n, int 
 
 /* Producer: makes n more bytes visible to the consumer; notes a new peak,
  * re-reading the consumer's counter only when the copy at hand suggests
- * one. */
+ * one.  (Lengths stay far below half the counters' range, so the signed
+ * difference is exact across their wrap-around.) */
 static inline void fifo_publish(fifo_t *f, size_t n)
 {
     size_t in = fifo_move(f, &f->in, n, f->threadsafe, &f->reader_asleep, &f->readable);
 
-    if (in - f->out_seen > atomic_load_explicit(&f->peak_length, memory_order_relaxed)) {
+    if ((ptrdiff_t)(in - f->peak_from) > 0) {
         fifo_note_length(f, in);
     }
 }
@@ -537,7 +552,7 @@ FIFO_COLD static int fifo_put_segments(fifo_t *f, const unsigned char *p, size_t
 {
     struct fifo_seg *fresh = NULL;      /* gathered, chained through next */
     struct fifo_seg *last = NULL;
-    size_t room = f->tail != NULL ? f->seg_size - f->tail_pos : 0;
+    size_t room = f->seg_size - f->tail_pos;
     size_t need = (len - room - 1) / f->seg_size + 1;
     size_t done = 0;
     int rc = FIFO_OK;
@@ -558,7 +573,7 @@ FIFO_COLD static int fifo_put_segments(fifo_t *f, const unsigned char *p, size_t
     }
     while (rc == FIFO_OK && done < len) {
         size_t take;
-        if (f->tail == NULL || f->tail_pos == f->seg_size) {
+        if (f->tail_pos == f->seg_size) {
             struct fifo_seg *seg = fresh;
             fresh = atomic_load_explicit(&seg->next, memory_order_relaxed);
             atomic_store_explicit(&seg->next, NULL, memory_order_relaxed);
@@ -582,7 +597,7 @@ static inline int fifo_put(fifo_t *f, const unsigned char *p, size_t len)
 {
     int rc = FIFO_OK;
 
-    if (f->tail != NULL && len <= f->seg_size - f->tail_pos) {
+    if (len <= f->seg_size - f->tail_pos) {
         memcpy(f->tail->data + f->tail_pos, p, len);    /* the common case */
         f->tail_pos += len;
     }
@@ -612,7 +627,7 @@ static int fifo_reserve_at_most(fifo_t *f, void **buf, size_t *avail, size_t cap
 
     *buf = NULL;
     *avail = 0;
-    if (rc == FIFO_OK && (f->tail == NULL || f->tail_pos == f->seg_size)) {
+    if (rc == FIFO_OK && f->tail_pos == f->seg_size) {
         struct fifo_seg *seg = fifo_seg_get(f);
         if (seg == NULL) {
             rc = FIFO_ENOMEM;
@@ -860,7 +875,7 @@ size_t fifo_read(fifo_t *f, void *buf, size_t len)
 {
     size_t n = fifo_min(fifo_consumer_avail(f, len), len);
 
-    if (n > 0 && f->head != NULL && n < f->seg_size - f->head_pos) {
+    if (n > 0 && n < f->seg_size - f->head_pos) {
         memcpy(buf, f->head->data + f->head_pos, n);    /* the common case */
         f->head_pos += n;
         fifo_consumed(f, n);
@@ -997,6 +1012,10 @@ const char *fifo_check(fifo_t *f)
     if (f->tail_pos > f->seg_size || f->head_pos > f->seg_size) {
         why = "a position is outside its segment";
     }
+    else if ((f->tail == NULL && f->tail_pos != f->seg_size)
+             || (f->head == NULL && f->head_pos != f->seg_size)) {
+        why = "a missing segment does not count as full";
+    }
     if (why == NULL) {
         spares = fifo_check_spares(f, held, &why);
     }
@@ -1012,7 +1031,7 @@ const char *fifo_check(fifo_t *f)
     if (sum != in - out) {
         return "the byte counters differ from the bytes in the chain";
     }
-    if (f->reserved > f->seg_size - f->tail_pos || (f->reserved != 0 && f->tail == NULL)) {
+    if (f->reserved > f->seg_size - f->tail_pos) {
         return "the reservation exceeds the tail's room";
     }
     if ((atomic_load(&f->stopped) & FIFO_STOP_CLOSED) && f->reserved != 0) {
@@ -1023,6 +1042,9 @@ const char *fifo_check(fifo_t *f)
     }
     if (in - out > atomic_load(&f->peak_length) || held > atomic_load(&f->peak_segments)) {
         return "a peak figure is below the current one";
+    }
+    if (f->peak_from != f->out_seen + atomic_load(&f->peak_length)) {
+        return "the producer's peak threshold is off";
     }
     if (atomic_load(&f->reader_asleep) || atomic_load(&f->writer_asleep)) {
         return "a side is marked asleep while nobody waits";
