@@ -28,8 +28,8 @@
  * on their own cores without a system call, then FIFO_YIELDS times after
  * giving the processor away, which lets the other side run where the two
  * share one. */
-#define FIFO_SPINS 64
-#define FIFO_YIELDS 8
+#define FIFO_SPINS 8
+#define FIFO_YIELDS 16
 
 /* The slow paths stay out of line, so that the common case of each call is
  * a few instructions around one memcpy. */
