@@ -752,12 +752,13 @@ int fifo_write_wait(fifo_t *f, const void *data, size_t len, size_t *written,
 static inline size_t fifo_consumer_avail(fifo_t *f, size_t want)
 {
     size_t out = atomic_load_explicit(&f->out, memory_order_relaxed);
+    size_t avail = f->in_seen - out;
 
-    if (f->in_seen - out < want) {
+    if (avail < want) {
         f->in_seen = atomic_load_explicit(&f->in, memory_order_acquire);
+        avail = f->in_seen - out;
     }
-    return atomic_load_explicit(&f->stopped, memory_order_acquire) & FIFO_STOP_ABORTED
-           ? 0 : f->in_seen - out;
+    return atomic_load_explicit(&f->stopped, memory_order_acquire) & FIFO_STOP_ABORTED ? 0 : avail;
 }
 
 /* Consumer: the segment holding the read position, stepping into the first
