@@ -416,7 +416,9 @@ static const char *xsf_get_header(const request_rec *r, const char *name)
 static void xsf_unset_header(request_rec *r, const char *name)
 {
     apr_table_unset(r->headers_out, name);
-    apr_table_unset(r->err_headers_out, name);
+    if (!apr_is_empty_table(r->err_headers_out)) {
+        apr_table_unset(r->err_headers_out, name);
+    }
 }
 
 static int xsf_has_trigger(const request_rec *r)
@@ -490,6 +492,9 @@ static xsf_ctx *xsf_take_triggers(request_rec *r)
     const char *accel = xsf_get_header(r, XSF_HDR_ACCEL);
     xsf_ctx *ctx = NULL;
 
+    if (file == NULL && temporary == NULL && accel == NULL && encoding == NULL) {
+        return NULL;
+    }
     if (file != NULL || temporary != NULL || accel != NULL) {
         ctx = apr_pcalloc(r->pool, sizeof(*ctx));
         ctx->state = XSF_COLLECT;
@@ -1159,12 +1164,12 @@ static int xsf_fixups(request_rec *r)
     return DECLINED;
 }
 
+/* XSendFile On here?  (The hooks that only need this skip the rest.) */
 static int xsf_enabled(const request_rec *r)
 {
-    xsf_settings_t s;
+    const xsf_dir_conf *conf = ap_get_module_config(r->per_dir_config, &xsendfile_module);
 
-    xsf_settings_get(r, &s);
-    return s.enabled;
+    return XSF_OR(conf->enabled, XSF_DEFAULT_ENABLED);
 }
 
 /*

@@ -479,6 +479,18 @@ static xsf_status_t xsf_add_latin1(xsf_decoding_t *d, const char *name, const ch
     return xsf_add_candidate(d, utf8, len, decoding);
 }
 
+/* No '%', no "=?", no CR or LF, nothing above ASCII: no decoding applies. */
+static int xsf_is_plain(const char *value)
+{
+    const unsigned char *c;
+
+    for (c = (const unsigned char *)value; *c; ++c) {
+        if (*c == '%' || *c >= 0x80 || *c == '\r' || *c == '\n' || (*c == '=' && c[1] == '?'))
+            return 0;
+    }
+    return 1;
+}
+
 /*
  * SPEC §3: the ordered candidates of a value.  A value the backend marked
  * as percent-encoded (X-SendFile-Encoding: url) but that has no escape is
@@ -494,11 +506,19 @@ static xsf_status_t xsf_decode_candidates(xsf_decoding_t *d, const char *value,
     xsf_status_t st = XSF_FOUND;
 
     d->n = 0;
-    d->raw_dotdots = xsf_count_dotdot(value, len);
     if (len == 0) {
         d->reason = "the value is empty";
         return XSF_BAD_VALUE;
     }
+    /* Most values are plain ASCII paths: no escape, no encoded word, no
+     * byte a Latin-1 reading would change.  They are their only candidate. */
+    if (xsf_is_plain(value)) {
+        d->c[0].name = value;
+        d->c[0].decoding = opts->value_is_encoded ? "percent-decoded" : "raw";
+        d->n = 1;
+        return XSF_FOUND;
+    }
+    d->raw_dotdots = xsf_count_dotdot(value, len);
     rlen = xsf_rfc2047_decode(d->p, value, buf);
     if (rlen >= 0)
         st = xsf_add_candidate(d, buf, (apr_size_t)rlen, "RFC 2047");
@@ -875,6 +895,24 @@ static int xsf_reroute(xsf_lookup_ctx_t *ctx, xsf_route_t *route)
     return fd;
 }
 
+#if defined(XSF_HAVE_O_PATH) || defined(__linux__)
+/* "/proc/self/fd/N" into buf (room for 32 bytes), without printf's cost. */
+static void xsf_proc_fd(char *buf, int fd)
+{
+    char digits[12];
+    int n = 0;
+
+    do {
+        digits[n++] = (char)('0' + fd % 10);
+        fd /= 10;
+    } while (fd > 0 && n < (int)sizeof(digits));
+    memcpy(buf, "/proc/self/fd/", 14);
+    for (buf += 14; n > 0; )
+        *buf++ = digits[--n];
+    *buf = '\0';
+}
+#endif
+
 /*
  * An apr_file_t of APR's own for a descriptor the caller keeps: a
  * duplicate with the cleanup apr_file_open() registers.  That cleanup is
@@ -910,12 +948,12 @@ static apr_status_t xsf_open_for_reading(xsf_lookup_ctx_t *ctx, int probe,
 {
     apr_int32_t flags = APR_FOPEN_READ | APR_FOPEN_NONBLOCK | ctx->opts->open_flags;
 #ifdef XSF_HAVE_O_PATH
-    char proc[64];
+    char proc[32];
     struct stat st;
     apr_status_t rv;
     int fd;
 
-    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", probe);
+    xsf_proc_fd(proc, probe);
     rv = apr_file_open(file, proc, flags, APR_OS_DEFAULT, ctx->p);
     if (!APR_STATUS_IS_ENOENT(rv))
         return rv;
@@ -958,10 +996,10 @@ static const char *xsf_canonical_path(apr_pool_t *p, const xsf_route_t *route, i
     const char **comps;
     int trailing_slash, n;
 #ifdef __linux__
-    char link[64], buf[PATH_MAX];
+    char link[32], buf[PATH_MAX];
     ssize_t len;
 
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", probe);
+    xsf_proc_fd(link, probe);
     len = readlink(link, buf, sizeof(buf) - 1);
     if (len > 0 && buf[0] == '/') {
         buf[len] = '\0';

@@ -738,7 +738,6 @@ static void test_root_replaced(void)
                                        "nothing" };
     xsf_lookup_opts_t opts = row_opts(0);
     struct stat original, now;
-    xsf_status_t st;
     int i;
 
     make_dir("swap-root");
@@ -750,6 +749,7 @@ static void test_root_replaced(void)
     for (i = 0; i < 3; ++i) {
         xsf_lookup_result_t res;
         xsf_root_t root;
+        xsf_status_t st;
         apr_pool_t *p;
 
         apr_pool_create(&p, pool);
