@@ -57,10 +57,10 @@ EOF
         cat >&2 <<EOF
 Nothing was installed.  Installed over the package's files, this build would
 be undone by the package's next upgrade and deleted by its removal.  Build
-and install this module as a Debian package instead (it replaces $pkg;
-README, "Replacing Debian's libapache2-mod-xsendfile"):
+and install this module as the Debian package libapache2-mod-xsendfile
+instead (README, "Replacing Debian's libapache2-mod-xsendfile"):
 
-    dpkg-buildpackage -us -uc -b && sudo apt-get install ../libapache2-mod-xsendfile2_*.deb
+    dpkg-buildpackage -us -uc -b && sudo apt-get install ../libapache2-mod-xsendfile_*.deb
 
 or remove the package, with its configuration, first:
 
