@@ -7,18 +7,16 @@
 # instances differ in nothing but the module they load and their extra.conf.
 
 bench_top=$(cd "$(dirname "$0")/.." && pwd)
-bench_apxs=${APXS:-apxs2}
-bench_moddir=$($bench_apxs -q LIBEXECDIR)
-bench_httpd=${HTTPD:-$($bench_apxs -q SBINDIR)/$($bench_apxs -q TARGET)}
-bench_user=www-data
-id "$bench_user" >/dev/null 2>&1 || bench_user=nobody
-bench_group=$(id -gn "$bench_user")
+. "$bench_top/scripts/lib.sh"
+bench_moddir=$(xsf_moddir)
+bench_httpd=$(xsf_httpd)
+bench_user=$(xsf_server_user)
+bench_group=$(xsf_server_group)
 
 # The scratch tree, removed on exit unless XSF_KEEP=1; servers still
 # running then are stopped.
 bench_init() {
-    work=$(mktemp -d /tmp/xsf-bench.XXXXXX)
-    chmod 755 "$work"
+    work=$(xsf_scratch xsf-bench)
     mkdir -p "$work/htdocs/asis" "$work/data" "$work/tmp" "$work/cgi"
     chown "$bench_user:$bench_group" "$work/tmp"
     cp "$bench_top/bench/app.wsgi" "$work/app.wsgi"
@@ -37,10 +35,6 @@ bench_cleanup() {
         rm -rf "$work"
     fi
     exit $status
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # A file of SIZE bytes (head -c syntax: 4K, 256M) under $work/data.
@@ -153,7 +147,7 @@ CONF
 start_httpd() {
     name=$1
     inst=$work/$name
-    port=$(free_port)
+    port=$(xsf_free_port)
     mkdir -p "$inst"
     cat > "$inst/httpd.conf" <<CONF
 # Instance $name of the benchmark (written by bench/lib.sh).

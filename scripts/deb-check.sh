@@ -26,6 +26,7 @@
 # downloads between runs; delete it to start from nothing.  XSF_KEEP=1 keeps
 # the work directory.
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 tarball=$(realpath "${1:?usage: $0 mod_xsendfile-VERSION.tar.gz}")
 cache=${XSF_DEB_CACHE:-/var/cache/xsf-deb-check}
@@ -186,7 +187,7 @@ step "apt-get install apache2"
 apt_in_root install --no-install-recommends apache2 >> "$work/apt.log" 2>&1 \
     || { tail -n 30 "$work/apt.log"; fail "apt-get install apache2"; }
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(xsf_free_port)
 echo "Listen 127.0.0.1:$port" > "$root/etc/apache2/ports.conf"
 
 # The site an administrator of Debian's module already has: a CGI script

@@ -21,13 +21,14 @@ for arg in "$@"; do
 done
 cd "$(dirname "$0")/.."
 top=$(pwd)
+. scripts/lib.sh
 [ "$install" = no ] || scripts/install-deps.sh
 
 # make knows whether the module is up to date.
 [ -f Makefile ] || { autoreconf -fi && ./configure; }
 make -j2
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/xsf-demo.XXXXXX")
+dir=$(xsf_scratch xsf-demo)
 httpd_pid=
 # On every exit but a successful --background start: stop the server this
 # script started (by its pid), then remove the directory.
@@ -44,7 +45,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-chmod 755 "$dir"
 mkdir -p "$dir/protected" "$dir/htdocs" "$dir/logs"
 echo "Only for people with the token." > "$dir/protected/report.txt"
 printf 'caf\303\251 \342\202\254 file, with a UTF-8 name\n' > "$dir/protected/café €.txt"
@@ -52,11 +52,10 @@ head -c 10485760 /dev/urandom > "$dir/protected/big.bin"
 cp demo/app.wsgi "$dir/app.wsgi"
 chmod -R a+rX "$dir"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-moddir=$(apxs2 -q LIBEXECDIR)
-user=www-data
-id "$user" >/dev/null 2>&1 || user=nobody
-group=$(id -gn "$user")
+port=$(xsf_free_port)
+moddir=$(xsf_moddir)
+user=$(xsf_server_user)
+group=$(xsf_server_group)
 
 cat > "$dir/httpd.conf" <<CONF
 ServerRoot "$dir"
@@ -105,7 +104,7 @@ CONF
 # The WSGI app reads its directory from the environment.
 sed -i "s|^PROTECTED = .*|PROTECTED = '$dir/protected'|" "$dir/app.wsgi"
 
-httpd=$(apxs2 -q SBINDIR)/$(apxs2 -q TARGET)
+httpd=$(xsf_httpd)
 echo
 echo "mod_xsendfile demo: http://127.0.0.1:$port/app/"
 echo "  with the token:    curl -OJ 'http://127.0.0.1:$port/app/download?name=report.txt&token=letmein'"
