@@ -1111,7 +1111,7 @@ static void xsf_apply_charset(request_rec *r, const char *charset)
         }
         param += strspn(param, " \t");
         if (p > param && strncasecmp(param, "charset", 7) != 0) {
-            type = apr_pstrcat(r->pool, type, ";", apr_pstrndup(r->pool, param, p - param),
+            type = apr_pstrcat(r->pool, type, "; ", apr_pstrndup(r->pool, param, p - param),
                                NULL);
         }
     }
