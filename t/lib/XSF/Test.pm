@@ -144,6 +144,8 @@ sub free_port {
     return $port;
 }
 
+my @started;
+
 # Start httpd -X with the suite's modules (t/base-httpd.conf), the module
 # under test and $o{conf}; $o{shell_prefix} runs first (e.g. "ulimit -n 64"),
 # $o{wrapper} is a command httpd runs under (e.g. strace); $o{processes}
@@ -188,8 +190,10 @@ CONF
         last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
         select undef, undef, undef, 0.1;
     }
-    return { pid => $pid, port => $port, dir => $dir, error_log => "$dir/error_log",
-             wrapped => defined $o{wrapper} };
+    my $h = { pid => $pid, port => $port, dir => $dir, error_log => "$dir/error_log",
+              wrapped => defined $o{wrapper} };
+    push @started, $h;
+    return $h;
 }
 
 # httpd's own process id (under a wrapper, $h->{pid} is the wrapper's).
@@ -202,9 +206,17 @@ sub httpd_pid {
 
 sub stop_httpd {
     my $h = shift;
+    return if $h->{stopped}++;
     # A wrapper would only pass the signal on, or detach and leave httpd running.
     kill 'TERM', $h->{wrapped} ? httpd_pid($h) : $h->{pid};
     waitpid $h->{pid}, 0;
+}
+
+# A test that dies leaves no httpd behind (it would hold the test's output
+# open, and the harness would wait for it).
+END {
+    local $?;
+    stop_httpd($_) for @started;
 }
 
 # php-cgi as a FastCGI server on the socket extra.conf.in's fcgi/ handler
