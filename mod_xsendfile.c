@@ -650,7 +650,9 @@ static const char *xsf_get_header(const request_rec *r, const char *name)
 static void xsf_unset_header(request_rec *r, const char *name)
 {
     apr_table_unset(r->headers_out, name);
-    apr_table_unset(r->err_headers_out, name);
+    if (!apr_is_empty_table(r->err_headers_out)) {
+        apr_table_unset(r->err_headers_out, name);
+    }
 }
 
 static int xsf_has_trigger(const request_rec *r)
@@ -823,6 +825,9 @@ static xsf_ctx *xsf_take_triggers(request_rec *r)
     const char *accel = xsf_get_header(r, XSF_HDR_ACCEL);
     xsf_ctx *ctx = NULL;
 
+    if (file == NULL && temporary == NULL && accel == NULL && encoding == NULL) {
+        return NULL;
+    }
     if (file != NULL || temporary != NULL || accel != NULL) {
         ctx = apr_pcalloc(r->pool, sizeof(*ctx));
         ctx->state = XSF_COLLECT;
@@ -843,11 +848,12 @@ static xsf_ctx *xsf_take_triggers(request_rec *r)
 }
 
 /*
- * Drop the buckets of a backend's body, reading each one first: a CGI or
- * pipe bucket that is never read leaves the script blocked on a full pipe
- * (the original module stalled CGI scripts for `Timeout` seconds that way).
- * *seen is set once a byte was dropped.  Returns 1 once the backend's EOS
- * was seen.
+ * Drop the buckets of a backend's body.  One whose length is not known yet
+ * (a CGI's pipe, a socket) is read first: left unread, it leaves the script
+ * blocked on a full pipe (the original module stalled CGI scripts for
+ * `Timeout` seconds that way).  The rest (memory, a file such as mod_asis'
+ * body) is dropped unread.  *seen is set once a byte was dropped.  Returns
+ * 1 once the backend's EOS was seen.
  */
 static int xsf_drain(apr_bucket_brigade *bb, int *seen)
 {
@@ -859,7 +865,10 @@ static int xsf_drain(apr_bucket_brigade *bb, int *seen)
         if (APR_BUCKET_IS_EOS(e)) {
             eos = 1;
         }
-        else if (!APR_BUCKET_IS_METADATA(e)) {
+        else if (e->length != (apr_size_t)-1) {
+            *seen = *seen || e->length > 0;
+        }
+        else {
             const char *data;
             apr_size_t len;
 
@@ -1738,12 +1747,12 @@ static int xsf_fixups(request_rec *r)
     return DECLINED;
 }
 
+/* XSendFile On here?  (The hooks that only need this skip the rest.) */
 static int xsf_enabled(const request_rec *r)
 {
-    xsf_settings_t s;
+    const xsf_dir_conf *conf = ap_get_module_config(r->per_dir_config, &xsendfile_module);
 
-    xsf_settings_get(r, &s);
-    return s.enabled;
+    return XSF_OR(conf->enabled, XSF_DEFAULT_ENABLED);
 }
 
 /*

@@ -46,6 +46,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <apr_atomic.h>
 #include <apr_portable.h>
 #include <apr_strings.h>
 
@@ -478,6 +479,18 @@ static xsf_status_t xsf_add_latin1(xsf_decoding_t *d, const char *name, const ch
     return xsf_add_candidate(d, utf8, len, decoding);
 }
 
+/* No '%', no "=?", no CR or LF, nothing above ASCII: no decoding applies. */
+static int xsf_is_plain(const char *value)
+{
+    const unsigned char *c;
+
+    for (c = (const unsigned char *)value; *c; ++c) {
+        if (*c == '%' || *c >= 0x80 || *c == '\r' || *c == '\n' || (*c == '=' && c[1] == '?'))
+            return 0;
+    }
+    return 1;
+}
+
 /*
  * SPEC §3: the ordered candidates of a value.  A value the backend marked
  * as percent-encoded (X-SendFile-Encoding: url) but that has no escape is
@@ -493,11 +506,19 @@ static xsf_status_t xsf_decode_candidates(xsf_decoding_t *d, const char *value,
     xsf_status_t st = XSF_FOUND;
 
     d->n = 0;
-    d->raw_dotdots = xsf_count_dotdot(value, len);
     if (len == 0) {
         d->reason = "the value is empty";
         return XSF_BAD_VALUE;
     }
+    /* Most values are plain ASCII paths: no escape, no encoded word, no
+     * byte a Latin-1 reading would change.  They are their only candidate. */
+    if (xsf_is_plain(value)) {
+        d->c[0].name = value;
+        d->c[0].decoding = opts->value_is_encoded ? "percent-decoded" : "raw";
+        d->n = 1;
+        return XSF_FOUND;
+    }
+    d->raw_dotdots = xsf_count_dotdot(value, len);
     rlen = xsf_rfc2047_decode(d->p, value, buf);
     if (rlen >= 0)
         st = xsf_add_candidate(d, buf, (apr_size_t)rlen, "RFC 2047");
@@ -800,13 +821,18 @@ static const char *xsf_strerror(apr_pool_t *p, int err)
  * a root renamed away and replaced (by a symlink to elsewhere, another
  * directory, a mount) can never serve what replaced it; this check turns
  * that situation into a clear error instead of silently serving from the
- * old directory.  One stat(2) per root and lookup.
+ * old directory.  One stat(2) per root and second in each process: a
+ * replacement is refused within a second of happening.
  */
 static int xsf_root_usable(xsf_lookup_ctx_t *ctx, int i)
 {
     const xsf_root_t *root = &ctx->roots[i];
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
     struct stat st;
 
+    if (ctx->root_state[i] == 0 && apr_atomic_read32(root->checked_at) == now) {
+        ctx->root_state[i] = 1;
+    }
     if (ctx->root_state[i] == 0) {
         if (stat(root->path, &st) != 0) {
             ctx->result->reason = apr_psprintf(ctx->p, "root %s is gone since Apache "
@@ -824,6 +850,7 @@ static int xsf_root_usable(xsf_lookup_ctx_t *ctx, int i)
         }
         else {
             ctx->root_state[i] = 1;
+            apr_atomic_set32(root->checked_at, now);
         }
     }
     return ctx->root_state[i] > 0;
@@ -868,6 +895,24 @@ static int xsf_reroute(xsf_lookup_ctx_t *ctx, xsf_route_t *route)
     return fd;
 }
 
+#if defined(XSF_HAVE_O_PATH) || defined(__linux__)
+/* "/proc/self/fd/N" into buf (room for 32 bytes), without printf's cost. */
+static void xsf_proc_fd(char *buf, int fd)
+{
+    char digits[12];
+    int n = 0;
+
+    do {
+        digits[n++] = (char)('0' + fd % 10);
+        fd /= 10;
+    } while (fd > 0 && n < (int)sizeof(digits));
+    memcpy(buf, "/proc/self/fd/", 14);
+    for (buf += 14; n > 0; )
+        *buf++ = digits[--n];
+    *buf = '\0';
+}
+#endif
+
 /*
  * An apr_file_t of APR's own for a descriptor the caller keeps: a
  * duplicate with the cleanup apr_file_open() registers.  That cleanup is
@@ -903,12 +948,12 @@ static apr_status_t xsf_open_for_reading(xsf_lookup_ctx_t *ctx, int probe,
 {
     apr_int32_t flags = APR_FOPEN_READ | APR_FOPEN_NONBLOCK | ctx->opts->open_flags;
 #ifdef XSF_HAVE_O_PATH
-    char proc[64];
+    char proc[32];
     struct stat st;
     apr_status_t rv;
     int fd;
 
-    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", probe);
+    xsf_proc_fd(proc, probe);
     rv = apr_file_open(file, proc, flags, APR_OS_DEFAULT, ctx->p);
     if (!APR_STATUS_IS_ENOENT(rv))
         return rv;
@@ -951,10 +996,10 @@ static const char *xsf_canonical_path(apr_pool_t *p, const xsf_route_t *route, i
     const char **comps;
     int trailing_slash, n;
 #ifdef __linux__
-    char link[64], buf[PATH_MAX];
+    char link[32], buf[PATH_MAX];
     ssize_t len;
 
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", probe);
+    xsf_proc_fd(link, probe);
     len = readlink(link, buf, sizeof(buf) - 1);
     if (len > 0 && buf[0] == '/') {
         buf[len] = '\0';
@@ -1176,6 +1221,7 @@ const char *xsf_root_open(apr_pool_t *p, const char *configured, int allow_delet
     root->fd = fd;
     root->device = (apr_dev_t)st.st_dev;
     root->inode = (apr_ino_t)st.st_ino;
+    root->checked_at = apr_pcalloc(p, sizeof(*root->checked_at));
     free(path);
     return NULL;
 }

@@ -34,6 +34,8 @@ typedef struct xsf_root {
     int fd;                  /* the directory (O_PATH where available), close-on-exec */
     apr_dev_t device;        /* its identity when opened: a lookup refuses a root */
     apr_ino_t inode;         /* whose name now leads elsewhere */
+    volatile apr_uint32_t *checked_at;  /* the second the identity was last found intact,
+                                           shared by every copy of this root in a process */
 } xsf_root_t;
 
 /* Options for one lookup, taken from the directory config and the response. */

@@ -46,7 +46,7 @@ struct xsf_stream {
     volatile apr_uint32_t stop;        /* set by the consumer */
     xsf_stream_status_t outcome;       /* written before fifo_close_write() */
     apr_uint64_t bytes_in;
-    apr_size_t peak_memory;
+    apr_size_t peak_memory;            /* the fifo's, kept when it is destroyed */
     int stopped;
 };
 
@@ -78,35 +78,46 @@ static int xsf_stream_fill(xsf_stream_t *s, apr_time_t *last_data)
         s->outcome = XSF_STREAM_ERROR;
         return 0;
     }
-    pfd.fd = s->fd;
-    pfd.events = POLLIN;
-    pfd.revents = 0;
-    rc = poll(&pfd, 1, XSF_STREAM_SLICE_MS);
-    n = rc > 0 ? read(s->fd, buf, avail) : -1;
-    if (n > 0) {
-        size_t held;
-
-        fifo_commit(s->fifo, (size_t)n);
-        s->bytes_in += (apr_uint64_t)n;
-        held = fifo_memory(s->fifo);
-        if (held > s->peak_memory) {
-            s->peak_memory = held;
+    /* Once the producer has written, read first and poll only when the
+     * pipe is empty: one system call per read while data flows.  Before
+     * that a read would take a pipe no writer opened yet for a finished
+     * one (see the top of this file). */
+    n = -1;
+    errno = EAGAIN;
+    if (s->bytes_in > 0) {
+        n = read(s->fd, buf, avail);
+    }
+    if (n < 0 && errno == EAGAIN) {
+        pfd.fd = s->fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        rc = poll(&pfd, 1, XSF_STREAM_SLICE_MS);
+        if (rc > 0) {
+            n = read(s->fd, buf, avail);
         }
+        else if (rc == 0) {
+            errno = EAGAIN;
+        }
+    }
+    if (n > 0) {
+        /* Not published after a stop (fifo_abort): the stream is over. */
+        if (fifo_commit(s->fifo, (size_t)n) != FIFO_OK) {
+            s->outcome = XSF_STREAM_ERROR;
+            return 0;
+        }
+        s->bytes_in += (apr_uint64_t)n;
         *last_data = apr_time_now();
         return 1;
     }
-    fifo_commit(s->fifo, 0);
+    /* Abandons the reservation; nothing is published, so nothing can fail. */
+    (void)fifo_commit(s->fifo, 0);
     if (n == 0) {
         /* read by the request's thread after it joined this one */
         s->pipe->finished = 1;
         s->outcome = XSF_STREAM_END;
         return 0;
     }
-    if (rc > 0 && errno != EAGAIN && errno != EINTR) {
-        s->outcome = XSF_STREAM_ERROR;
-        return 0;
-    }
-    if (rc < 0 && errno != EINTR) {
+    if (errno != EAGAIN && errno != EINTR) {
         s->outcome = XSF_STREAM_ERROR;
         return 0;
     }
@@ -225,6 +236,7 @@ void xsf_stream_stop(xsf_stream_t *s)
         apr_thread_join(&ignored, s->thread);
     }
 #endif
+    s->peak_memory = fifo_stats(s->fifo).peak_memory;
     fifo_destroy(s->fifo);
     s->fifo = NULL;
 }

@@ -7,19 +7,17 @@
 # instances differ in nothing but the module they load and their extra.conf.
 
 bench_top=$(cd "$(dirname "$0")/.." && pwd)
-bench_apxs=${APXS:-apxs2}
-bench_moddir=$($bench_apxs -q LIBEXECDIR)
-bench_httpd=${HTTPD:-$($bench_apxs -q SBINDIR)/$($bench_apxs -q TARGET)}
-bench_user=www-data
-id "$bench_user" >/dev/null 2>&1 || bench_user=nobody
-bench_group=$(id -gn "$bench_user")
+. "$bench_top/scripts/lib.sh"
+bench_moddir=$(xsf_moddir)
+bench_httpd=$(xsf_httpd)
+bench_user=$(xsf_server_user)
+bench_group=$(xsf_server_group)
 
 # The scratch tree, removed on exit unless XSF_KEEP=1; servers still
 # running then are stopped.
 bench_init() {
-    work=$(mktemp -d /tmp/xsf-bench.XXXXXX)
-    chmod 755 "$work"
-    mkdir -p "$work/htdocs/asis" "$work/data" "$work/tmp"
+    work=$(xsf_scratch xsf-bench)
+    mkdir -p "$work/htdocs/asis" "$work/data" "$work/tmp" "$work/cgi"
     chown "$bench_user:$bench_group" "$work/tmp"
     cp "$bench_top/bench/app.wsgi" "$work/app.wsgi"
     bench_started=
@@ -37,10 +35,6 @@ bench_cleanup() {
         rm -rf "$work"
     fi
     exit $status
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # A file of SIZE bytes (head -c syntax: 4K, 256M) under $work/data.
@@ -81,6 +75,7 @@ LoadModule asis_module $bench_moddir/mod_asis.so
 LoadModule env_module $bench_moddir/mod_env.so
 LoadModule headers_module $bench_moddir/mod_headers.so
 LoadModule wsgi_module $bench_moddir/mod_wsgi.so
+LoadModule cgid_module $bench_moddir/mod_cgid.so
 LoadModule xsendfile_module \${XSF_SO}
 User $bench_user
 Group $bench_group
@@ -136,6 +131,13 @@ WSGIScriptAlias /app "$work/app.wsgi" process-group=bench application-group=%{GL
     SetEnv XSF_BENCH_TMP "$work/tmp"
 </Location>
 
+# CGI scripts (the stream baseline): a script that writes its bytes itself.
+ScriptSock \${INST}/cgid.sock
+ScriptAlias /cgi/ "$work/cgi/"
+<Directory "$work/cgi">
+    Require all granted
+</Directory>
+
 IncludeOptional \${INST}/extra.conf
 CONF
 }
@@ -145,7 +147,7 @@ CONF
 start_httpd() {
     name=$1
     inst=$work/$name
-    port=$(free_port)
+    port=$(xsf_free_port)
     mkdir -p "$inst"
     cat > "$inst/httpd.conf" <<CONF
 # Instance $name of the benchmark (written by bench/lib.sh).

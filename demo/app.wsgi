@@ -2,10 +2,22 @@
 # may download what; Apache sends the bytes (X-SendFile).
 import html
 import os
+import unicodedata
 from urllib.parse import parse_qs, quote
 
 PROTECTED = os.environ.get('XSF_DEMO_FILES', '/srv/protected')
 TOKEN = 'letmein'
+
+
+def content_disposition(name):
+    """RFC 6266: filename*= carries the real (UTF-8) name; filename= an ASCII
+    stand-in for clients that read only that one (curl -OJ, old browsers):
+    accents dropped, any other non-ASCII character, quote or backslash
+    replaced by '_'."""
+    plain = ''.join(c for c in unicodedata.normalize('NFKD', name)
+                    if not unicodedata.combining(c))
+    plain = ''.join(c if ' ' <= c <= '~' and c not in '"\\' else '_' for c in plain)
+    return 'attachment; filename="%s"; filename*=UTF-8\'\'%s' % (plain, quote(name, safe=''))
 
 
 def application(environ, start_response):
@@ -27,6 +39,6 @@ def application(environ, start_response):
     # Percent-encoded UTF-8 reaches the right file whatever its name.
     start_response('200 OK', [
         ('X-SendFile', quote(name)),
-        ('Content-Disposition', "attachment; filename*=UTF-8''" + quote(name)),
+        ('Content-Disposition', content_disposition(name)),
     ])
     return [b'']

@@ -9,6 +9,10 @@
  * Decompression is bounded: once the output exceeds
  * max_ratio * input + ratio_slack bytes the stage fails with FIFO_ELIMIT
  * (a compression bomb stops after at most one segment past the bound).
+ *
+ * An output fifo's high-water mark is respected: the stage stops there with
+ * FIFO_EAGAIN; drain the output and call again with the input not yet
+ * consumed and the same flush.  Return values follow fifo.h's rule.
  */
 #ifndef FIFO_DEFLATE_H
 #define FIFO_DEFLATE_H
@@ -52,12 +56,14 @@ void fifo_deflate_destroy(fifo_deflate_t *z);
 void fifo_deflate_set_ratio_limit(fifo_deflate_t *z, uint64_t max_ratio, uint64_t ratio_slack);
 
 /*
- * Feeds in[0..len) through zlib into out.  *consumed (required) is the input
- * used: all of it, except after the end of a decompressed stream, whose
- * trailing bytes are left to the caller.
+ * Feeds in[0..len) through zlib into out.  *consumed is the input used: all
+ * of it, except after the end of a decompressed stream, whose trailing bytes
+ * are left to the caller, and when out reached its high-water mark.
  * Returns FIFO_OK, FIFO_EOF (compress: FINISH done; decompress: stream end
- * seen), FIFO_EPROTO (corrupt input, or FINISH on a truncated stream),
- * FIFO_ELIMIT (ratio bound) or FIFO_ENOMEM.  Errors are final.
+ * seen), FIFO_EAGAIN (out is at its mark; zlib may have more to write),
+ * FIFO_EPROTO (corrupt input, or FINISH on a truncated stream), FIFO_ELIMIT
+ * (ratio bound), or out's error (FIFO_ENOMEM, FIFO_CLOSED, FIFO_ABORTED).
+ * FIFO_EOF and errors are final.
  */
 int fifo_deflate_update(fifo_deflate_t *z, const void *in, size_t len, size_t *consumed,
                         fifo_t *out, int flush);

@@ -15,21 +15,24 @@ struct fifo_stage {
 
 struct fifo_pipeline {
     size_t seg_size;
+    size_t high_water;
     size_t nstages;
     struct fifo_stage *stages;
     fifo_t **fifos;             /* nstages + 1: fifos[i] feeds stages[i] */
     int status;
 };
 
-fifo_pipeline_t *fifo_pipeline_create(size_t segment_size)
+fifo_pipeline_t *fifo_pipeline_create(size_t segment_size, size_t high_water)
 {
     fifo_pipeline_t *p = calloc(1, sizeof(*p));
 
     if (p != NULL) {
         p->seg_size = segment_size;
+        p->high_water = high_water;
         p->fifos = calloc(1, sizeof(*p->fifos));
-        if (p->fifos != NULL)
-            p->fifos[0] = fifo_create(segment_size, 0, 0);
+        if (p->fifos != NULL) {
+            p->fifos[0] = fifo_create(segment_size, high_water, 0);
+        }
         if (p->fifos == NULL || p->fifos[0] == NULL) {
             fifo_pipeline_destroy(p);
             p = NULL;
@@ -42,14 +45,17 @@ void fifo_pipeline_destroy(fifo_pipeline_t *p)
 {
     size_t i;
 
-    if (p == NULL)
+    if (p == NULL) {
         return;
-    for (i = 0; i < p->nstages; ++i)
-        if (p->stages[i].free_fn != NULL)
+    }
+    for (i = 0; i < p->nstages; ++i) {
+        if (p->stages[i].free_fn != NULL) {
             p->stages[i].free_fn(p->stages[i].ctx);
-    if (p->fifos != NULL)
-        for (i = 0; i <= p->nstages; ++i)
-            fifo_destroy(p->fifos[i]);
+        }
+    }
+    for (i = 0; p->fifos != NULL && i <= p->nstages; ++i) {
+        fifo_destroy(p->fifos[i]);
+    }
     free(p->stages);
     free(p->fifos);
     free(p);
@@ -68,14 +74,17 @@ int fifo_pipeline_add(fifo_pipeline_t *p, fifo_stage_run_fn run, fifo_stage_free
      * n + 2 fifo pointers must fit in a size_t. */
     if (run == NULL) {
         rc = FIFO_EINVAL;
-    } else if (ctx != NULL && n <= SIZE_MAX / sizeof(*fifos) - 2) {
-        out = fifo_create(p->seg_size, 0, 0);
+    }
+    else if (ctx != NULL && n <= SIZE_MAX / sizeof(*fifos) - 2) {
+        out = fifo_create(p->seg_size, p->high_water, 0);
         stages = realloc(p->stages, (n + 1) * sizeof(*stages));
-        if (stages != NULL)
+        if (stages != NULL) {
             p->stages = stages;
+        }
         fifos = realloc(p->fifos, (n + 2) * sizeof(*fifos));
-        if (fifos != NULL)
+        if (fifos != NULL) {
             p->fifos = fifos;
+        }
     }
     if (out != NULL && stages != NULL && fifos != NULL) {
         stages[n].run = run;
@@ -85,10 +94,12 @@ int fifo_pipeline_add(fifo_pipeline_t *p, fifo_stage_run_fn run, fifo_stage_free
         fifos[n + 1] = out;
         p->nstages = n + 1;
         rc = FIFO_OK;
-    } else {
+    }
+    else {
         fifo_destroy(out);
-        if (free_fn != NULL && ctx != NULL)
+        if (free_fn != NULL && ctx != NULL) {
             free_fn(ctx);
+        }
     }
     return rc;
 }
@@ -103,39 +114,79 @@ fifo_t *fifo_pipeline_output(fifo_pipeline_t *p)
     return p->fifos[p->nstages];
 }
 
-int fifo_pipeline_run(fifo_pipeline_t *p, int flush)
+/*
+ * One pass over the stages.  A stage is told the caller's flush only when
+ * every stage before it is through (returned FIFO_OK or FIFO_EOF in this
+ * pass), else to move what it can.  *moved tells whether any byte moved or
+ * a stage ended, *through whether the last stage is through.
+ */
+static int fifo_pipeline_pass(fifo_pipeline_t *p, int flush, int *moved, int *through)
 {
+    int upstream = 1;
     size_t i;
+    int rc = FIFO_OK;
 
-    for (i = 0; i < p->nstages && p->status == FIFO_OK; ++i) {
+    for (i = 0; i < p->nstages && rc == FIFO_OK; ++i) {
         struct fifo_stage *st = &p->stages[i];
         fifo_t *in = p->fifos[i];
-        int rc = FIFO_EOF;
+        fifo_t *out = p->fifos[i + 1];
+        size_t in_before = fifo_length(in);
+        size_t out_before = fifo_length(out);
+        int stage_flush = upstream ? flush : FIFO_PIPELINE_NO_FLUSH;
+        int src = st->ended ? FIFO_EOF : st->run(st->ctx, in, out, stage_flush);
 
-        if (!st->ended)
-            rc = st->run(st->ctx, in, p->fifos[i + 1], flush);
-        if (rc == FIFO_EOF) {
+        if (src == FIFO_EOF) {
+            *moved |= !st->ended;
             st->ended = 1;
-            if (fifo_length(in) > 0)
-                rc = FIFO_EPROTO;       /* bytes after the end of the stage's stream */
-            else
-                rc = FIFO_OK;
-        } else if (rc == FIFO_OK && flush == FIFO_PIPELINE_FINISH) {
-            rc = FIFO_EPROTO;           /* the input ended inside the stage's stream */
+            /* bytes after the end of the stage's stream */
+            rc = fifo_length(in) > 0 ? FIFO_EPROTO : FIFO_OK;
         }
-        p->status = rc;
+        else if (src == FIFO_OK && stage_flush == FIFO_PIPELINE_FINISH) {
+            rc = FIFO_EPROTO;   /* the input ended inside the stage's stream */
+        }
+        else if (src != FIFO_OK && src != FIFO_EAGAIN) {
+            rc = src;
+        }
+        *moved |= fifo_length(in) != in_before || fifo_length(out) != out_before;
+        upstream = upstream && src != FIFO_EAGAIN;
     }
-    return p->status;
+    *through = upstream;
+    return rc;
 }
 
-int fifo_pipeline_write(fifo_pipeline_t *p, const void *data, size_t len)
+int fifo_pipeline_run(fifo_pipeline_t *p, int flush)
 {
+    int moved = 1;
+    int through = 0;
+
+    /* A full fifo inside the pipeline empties when the stage after it
+     * runs, so passes go on while anything moves. */
+    while (p->status == FIFO_OK && moved && !through) {
+        moved = 0;
+        p->status = fifo_pipeline_pass(p, flush, &moved, &through);
+    }
+    return p->status == FIFO_OK && !through ? FIFO_EAGAIN : p->status;
+}
+
+int fifo_pipeline_write(fifo_pipeline_t *p, const void *data, size_t len, size_t *written)
+{
+    const unsigned char *bytes = data;
+    size_t done = 0;
     int rc = p->status;
 
-    if (rc == FIFO_OK)
-        rc = fifo_write(p->fifos[0], data, len);
-    if (rc == FIFO_OK)
-        rc = fifo_pipeline_run(p, FIFO_PIPELINE_NO_FLUSH);
+    while (rc == FIFO_OK && done < len) {
+        size_t n = 0;
+
+        rc = fifo_write_wait(p->fifos[0], bytes + done, len - done, &n, 0);
+        done += n;
+        if (rc == FIFO_OK || rc == FIFO_EAGAIN) {
+            rc = fifo_pipeline_run(p, FIFO_PIPELINE_NO_FLUSH);
+        }
+        if (rc == FIFO_EAGAIN && n > 0) {
+            rc = FIFO_OK;       /* the input took bytes: it may take more now */
+        }
+    }
+    *written = done;
     return rc;
 }
 
@@ -151,14 +202,15 @@ static int fifo_encoder_run(void *ctx, fifo_t *in, fifo_t *out, int flush)
 {
     const struct fifo_encoder_stage *st = ctx;
     size_t len = fifo_length(in);
+    size_t moved = 0;
     int rc = FIFO_OK;
 
-    if (len > 0 && (len >= st->threshold || flush != FIFO_PIPELINE_NO_FLUSH))
-        rc = fifo_chunked_encode_fifo(out, in, len);
+    if (len > 0 && (len >= st->threshold || flush != FIFO_PIPELINE_NO_FLUSH)) {
+        rc = fifo_chunked_encode_fifo(out, in, len, &moved);
+    }
     if (rc == FIFO_OK && flush == FIFO_PIPELINE_FINISH) {
         rc = fifo_chunked_encode_end(out);
-        if (rc == FIFO_OK)
-            rc = FIFO_EOF;
+        rc = rc == FIFO_OK ? FIFO_EOF : rc;
     }
     return rc;
 }
@@ -167,8 +219,9 @@ int fifo_pipeline_add_chunked_encoder(fifo_pipeline_t *p)
 {
     struct fifo_encoder_stage *st = malloc(sizeof(*st));
 
-    if (st != NULL)
+    if (st != NULL) {
         st->threshold = p->seg_size;
+    }
     return fifo_pipeline_add(p, fifo_encoder_run, free, st);
 }
 

@@ -10,10 +10,20 @@
  *
  * A stage is a function that moves what it can from its input fifo to its
  * output fifo and returns FIFO_OK, FIFO_EOF once its output is complete
- * (a decoder saw the end of its stream, an encoder was told to finish), or
- * an error.  The pipeline's status is sticky: after an error every call
- * returns it.  Bytes reaching a stage after it reported FIFO_EOF, and a
- * finish before a decoding stage saw its end, are FIFO_EPROTO.
+ * (a decoder saw the end of its stream, an encoder was told to finish),
+ * FIFO_EAGAIN when its output fifo reached its high-water mark with more to
+ * write, or an error.  The pipeline's status is sticky: after an error
+ * every call returns it.  Bytes reaching a stage after it reported
+ * FIFO_EOF, and a finish before a decoding stage saw its end, are
+ * FIFO_EPROTO.
+ *
+ * Bounded pipelines: every fifo of the pipeline gets the high-water mark
+ * given at creation, and no stage writes past it (the built-in ones do
+ * not; a custom stage must not either), so the pipeline never holds more
+ * than (stages + 1) * high_water bytes.  When the output fifo is full the
+ * calls return FIFO_EAGAIN: drain the output and call again.
+ *
+ * Return values follow fifo.h's rule.
  */
 #ifndef FIFO_PIPELINE_H
 #define FIFO_PIPELINE_H
@@ -38,8 +48,9 @@ typedef void (*fifo_stage_free_fn)(void *ctx);
 
 typedef struct fifo_pipeline fifo_pipeline_t;
 
-/* segment_size for every fifo of the pipeline. */
-fifo_pipeline_t *fifo_pipeline_create(size_t segment_size);
+/* segment_size and high_water (0: none) for every fifo of the pipeline;
+ * NULL on no memory or a segment_size of 0. */
+fifo_pipeline_t *fifo_pipeline_create(size_t segment_size, size_t high_water);
 /* Destroys the stages' contexts (through their free functions) and the fifos. */
 void fifo_pipeline_destroy(fifo_pipeline_t *p);
 
@@ -55,10 +66,20 @@ int fifo_pipeline_add_deflate(fifo_pipeline_t *p, int mode, int format, int leve
 fifo_t *fifo_pipeline_input(fifo_pipeline_t *p);
 fifo_t *fifo_pipeline_output(fifo_pipeline_t *p);
 
-/* Passes everything in the input fifo through the stages. */
+/*
+ * Passes what is in the input fifo through the stages, with the flush given
+ * (each stage is told to flush or finish only once everything before it is
+ * through).  FIFO_OK when it all went through, FIFO_EAGAIN when the output
+ * fifo is full with bytes still inside, or the pipeline's error.
+ */
 int fifo_pipeline_run(fifo_pipeline_t *p, int flush);
-/* fifo_write to the input, then fifo_pipeline_run(p, FIFO_PIPELINE_NO_FLUSH). */
-int fifo_pipeline_write(fifo_pipeline_t *p, const void *data, size_t len);
+/*
+ * Writes data to the input fifo and runs the pipeline without a flush, as
+ * long as bytes move; *written tells how much of data went in.  FIFO_OK
+ * when all of it did, FIFO_EAGAIN when the full output stopped the rest,
+ * or the pipeline's error.
+ */
+int fifo_pipeline_write(fifo_pipeline_t *p, const void *data, size_t len, size_t *written);
 
 #ifdef __cplusplus
 }

@@ -17,11 +17,12 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/scripts/lib.sh"
 build=${1:?usage: $0 BUILD_DIR [test files]}
 shift
 CC=${CC:-gcc}
-APXS=${APXS:-apxs2}
-HTTPD=${HTTPD:-$($APXS -q SBINDIR)/$($APXS -q TARGET)}
+APXS=$xsf_apxs
+HTTPD=$(xsf_httpd)
 
 sanitize='-fsanitize=address,undefined -fno-omit-frame-pointer'
 mkdir -p "$build"

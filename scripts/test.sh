@@ -2,8 +2,9 @@
 # Every test: install what is missing, build, then the C unit tests and the
 # Apache::Test suite (make check, event MPM), the MPM-sensitive part of the
 # suite again under prefork and worker, cppcheck, a fuzz smoke run of each
-# target (FUZZ_SECONDS, default 60), the RPM build, the suite against an
-# ASan/UBSan build, and make distcheck.
+# target (FUZZ_SECONDS, default 60), the RPM, the Debian package installed
+# over Debian's own in a debootstrap root (make deb-check), the suite
+# against an ASan/UBSan build, and make distcheck.
 #
 #   scripts/test.sh [--no-install]
 set -eu
@@ -32,6 +33,7 @@ done
 make cppcheck
 make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 make rpm-check
+make deb-check
 logged make check-asan
 make distcheck
 

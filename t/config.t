@@ -1,6 +1,7 @@
 # SPEC §1: directive scopes.  A <Location> sees its parents' roots plus its
-# own; nothing is served without a root in scope; EnableSendfile and
-# EnableMMAP Off still deliver the right bytes.
+# own; nothing is served without a root in scope (a server of its own,
+# started here, that has none); EnableSendfile and EnableMMAP Off still
+# deliver the right bytes.
 use strict;
 use warnings FATAL => 'all';
 
@@ -12,7 +13,7 @@ my $secret = docroot() . '/other/secret.txt';
 my $hello = files_dir() . '/hello.txt';
 my $big = make_file('config/big.bin', 3_000_000);
 
-plan tests => 10;
+plan tests => 13;
 
 my $res = GET backend_url('cgi-scoped', file => $secret);
 is($res->code, 200, 'a root added in a <Location> serves there');
@@ -36,3 +37,25 @@ require Digest::SHA;
 my $digest = Digest::SHA::sha1_base64(file_bytes($hello));
 $res = GET backend_url('cgi-fileetag-digest', file => $hello);
 like($res->header('ETag') // '', qr/^"\Q$digest\E=?"$/, 'FileETag Digest: the SHA-1 of the file');
+
+# No XSendFilePath anywhere: 403, and the log says which directive to add.
+my $asis = docroot() . '/noroot';
+mkdir $asis;
+open my $fh, '>', "$asis/x.asis" or die "$asis/x.asis: $!";
+print $fh "Status: 200 OK\nX-SendFile: $hello\n\nbody\n";
+close $fh;
+chmod 0644, "$asis/x.asis";
+my $httpd = start_httpd(name => 'noroot', conf => <<"CONF");
+DocumentRoot ${\docroot()}
+<Directory $asis>
+    AddHandler send-as-is asis
+    XSendFile On
+    Require all granted
+</Directory>
+CONF
+$res = GET "http://127.0.0.1:$httpd->{port}/noroot/x.asis";
+stop_httpd($httpd);
+is($res->code, 403, 'no XSendFilePath in scope: 403');
+unlike($res->content, qr/hello/, '... not the file');
+like(file_bytes($httpd->{error_log}), qr/XSF0007: .*add 'XSendFilePath/,
+     '... and the log names the directive to add (XSF0007)');

@@ -89,6 +89,7 @@ for my $r (@replacements) {
     my $offset = log_size();
     rename $root, "$root.orig" or die "rename: $!";
     $replace->();
+    sleep 2;    # a root found intact is trusted for the rest of that second
     for my $url ('doc.asis', 'abs.asis') {
         $res = GET "$base/asis/$url";
         is($res->code, 500, "root replaced by $how: $url gets 500");

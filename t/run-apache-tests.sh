@@ -19,10 +19,11 @@ export XSF_SRCDIR
 so=${1:?usage: $0 MODULE_SO [TEST.PL args]}
 shift
 case $so in /*) ;; *) so=$(pwd)/$so ;; esac
-APXS=${APXS:-apxs2}
-HTTPD=${HTTPD:-$($APXS -q SBINDIR)/$($APXS -q TARGET)}
+. "$XSF_SRCDIR/scripts/lib.sh"
+APXS=$xsf_apxs
+HTTPD=$(xsf_httpd)
 
-work=$(mktemp -d /tmp/xsf-test.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/xsf-test.XXXXXX")
 cleanup() {
     status=$?
     if [ $status -ne 0 ] && [ -f "$work/t/logs/error_log" ]; then

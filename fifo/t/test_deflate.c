@@ -16,8 +16,9 @@ static fifo_t *compress(int format, const unsigned char *data, size_t len, size_
     int rc = fifo_deflate_update(z, data, len, &used, out, FIFO_DEFLATE_FINISH);
 
     tu_check(out, "compress");
-    if (rc != FIFO_EOF || used != len)
-        tap_diag("compress: rc %d used %zu of %zu", rc, used, len);
+    if (rc != FIFO_EOF || used != len) {
+        tu_diag("compress: rc %d used %zu of %zu", rc, used, len);
+    }
     fifo_deflate_destroy(z);
     return out;
 }
@@ -32,8 +33,8 @@ static int decompress(int format, fifo_t *in, size_t piece, fifo_t *out)
     while (rc == FIFO_OK) {
         size_t n = fifo_peek(in, buf, piece < sizeof(buf) ? piece : sizeof(buf));
         size_t used = 0;
-        rc = fifo_deflate_update(z, buf, n, &used, out,
-                                 n == fifo_length(in) ? FIFO_DEFLATE_FINISH : FIFO_DEFLATE_NO_FLUSH);
+        int flush = n == fifo_length(in) ? FIFO_DEFLATE_FINISH : FIFO_DEFLATE_NO_FLUSH;
+        rc = fifo_deflate_update(z, buf, n, &used, out, flush);
         fifo_skip(in, used);
         tu_check(out, "decompress");
     }
@@ -64,7 +65,7 @@ static void test_round_trips(void)
             out = fifo_create(5, 0, 0);
             rc = decompress(formats[f], packed, 1 + len % 13, out);
             got = tu_drain(out, &glen);
-            tap_ok(rc == FIFO_EOF && glen == len && memcmp(got, data, len) == 0,
+            tu_ok(rc == FIFO_EOF && glen == len && memcmp(got, data, len) == 0,
                    "%s round trip of %zu bytes", names[f], len);
             free(got);
             free(data);
@@ -86,17 +87,17 @@ static void test_sync_flush(void)
 
     fifo_deflate_update(def, "hello ", 6, &used, wire, FIFO_DEFLATE_NO_FLUSH);
     fifo_deflate_update_fifo(inf, wire, out, FIFO_DEFLATE_NO_FLUSH);
-    tap_is_long((long)fifo_length(out), 0, "without a flush, deflate holds the bytes back");
+    tu_is_long((long)fifo_length(out), 0, "without a flush, deflate holds the bytes back");
     fifo_deflate_update(def, "world", 5, &used, wire, FIFO_DEFLATE_SYNC_FLUSH);
-    tap_is_long(fifo_deflate_update_fifo(inf, wire, out, FIFO_DEFLATE_NO_FLUSH), FIFO_OK,
+    tu_is_long(fifo_deflate_update_fifo(inf, wire, out, FIFO_DEFLATE_NO_FLUSH), FIFO_OK,
                 "the flushed prefix inflates");
-    tap_ok(fifo_read(out, buf, sizeof(buf)) == 11 && memcmp(buf, "hello world", 11) == 0,
+    tu_ok(fifo_read(out, buf, sizeof(buf)) == 11 && memcmp(buf, "hello world", 11) == 0,
            "after a sync flush the peer has every byte so far");
-    tap_is_long(fifo_deflate_update(def, NULL, 0, &used, wire, FIFO_DEFLATE_FINISH), FIFO_EOF,
+    tu_is_long(fifo_deflate_update(def, NULL, 0, &used, wire, FIFO_DEFLATE_FINISH), FIFO_EOF,
                 "finish ends the stream");
-    tap_is_long(fifo_deflate_update_fifo(inf, wire, out, FIFO_DEFLATE_FINISH), FIFO_EOF,
+    tu_is_long(fifo_deflate_update_fifo(inf, wire, out, FIFO_DEFLATE_FINISH), FIFO_EOF,
                 "the peer sees the end");
-    tap_ok(fifo_deflate_total_in(def) == 11 && fifo_deflate_total_out(inf) == 11,
+    tu_ok(fifo_deflate_total_in(def) == 11 && fifo_deflate_total_out(inf) == 11,
            "byte totals are counted");
     fifo_deflate_destroy(def);
     fifo_deflate_destroy(inf);
@@ -114,32 +115,32 @@ static void test_bad_input(void)
     fifo_deflate_t *z;
     size_t used = 0;
 
-    tap_ok(fifo_deflate_create(FIFO_DEFLATE_COMPRESS, 99, 6) == NULL, "unknown format refused");
-    tap_ok(fifo_deflate_create(7, FIFO_DEFLATE_GZIP, 6) == NULL, "unknown mode refused");
+    tu_ok(fifo_deflate_create(FIFO_DEFLATE_COMPRESS, 99, 6) == NULL, "unknown format refused");
+    tu_ok(fifo_deflate_create(7, FIFO_DEFLATE_GZIP, 6) == NULL, "unknown mode refused");
     fifo_read(packed, buf, plen);
 
     z = fifo_deflate_create(FIFO_DEFLATE_DECOMPRESS, FIFO_DEFLATE_GZIP, 0);
     memcpy(buf + plen, "TRAILING", 8);
-    tap_is_long(fifo_deflate_update(z, buf, plen + 8, &used, out, FIFO_DEFLATE_FINISH), FIFO_EOF,
+    tu_is_long(fifo_deflate_update(z, buf, plen + 8, &used, out, FIFO_DEFLATE_FINISH), FIFO_EOF,
                 "a gzip stream followed by other bytes ends at its end");
-    tap_is_long((long)used, (long)plen, "the trailing bytes are left unconsumed");
+    tu_is_long((long)used, (long)plen, "the trailing bytes are left unconsumed");
     fifo_deflate_destroy(z);
 
     z = fifo_deflate_create(FIFO_DEFLATE_DECOMPRESS, FIFO_DEFLATE_GZIP, 0);
-    tap_is_long(fifo_deflate_update(z, buf, plen - 3, &used, out, FIFO_DEFLATE_FINISH),
+    tu_is_long(fifo_deflate_update(z, buf, plen - 3, &used, out, FIFO_DEFLATE_FINISH),
                 FIFO_EPROTO, "a truncated stream fails at finish");
     fifo_deflate_destroy(z);
 
     z = fifo_deflate_create(FIFO_DEFLATE_DECOMPRESS, FIFO_DEFLATE_GZIP, 0);
     buf[plen - 2] ^= 0x55;      /* the length field of the gzip trailer */
-    tap_is_long(fifo_deflate_update(z, buf, plen, &used, out, FIFO_DEFLATE_FINISH), FIFO_EPROTO,
+    tu_is_long(fifo_deflate_update(z, buf, plen, &used, out, FIFO_DEFLATE_FINISH), FIFO_EPROTO,
                 "a corrupt trailer fails");
-    tap_is_long(fifo_deflate_update(z, hello, 5, &used, out, FIFO_DEFLATE_NO_FLUSH), FIFO_EPROTO,
+    tu_is_long(fifo_deflate_update(z, hello, 5, &used, out, FIFO_DEFLATE_NO_FLUSH), FIFO_EPROTO,
                 "and the error is final");
     fifo_deflate_destroy(z);
 
     z = fifo_deflate_create(FIFO_DEFLATE_DECOMPRESS, FIFO_DEFLATE_ZLIB, 0);
-    tap_is_long(fifo_deflate_update(z, "not zlib at all", 15, &used, out, FIFO_DEFLATE_NO_FLUSH),
+    tu_is_long(fifo_deflate_update(z, "not zlib at all", 15, &used, out, FIFO_DEFLATE_NO_FLUSH),
                 FIFO_EPROTO, "garbage fails");
     fifo_deflate_destroy(z);
     tu_check(out, "bad input");
@@ -168,7 +169,7 @@ static int inflate_bomb(const unsigned char *bomb, size_t len, uint64_t ratio,
     }
     fifo_destroy(out);
     return rc;
-}
+                        }
 
 static void test_bomb(void)
 {
@@ -182,23 +183,24 @@ static void test_bomb(void)
     int i, rc;
     uint64_t bound;
 
-    for (i = 0; i < TIMES; ++i)
+    for (i = 0; i < TIMES; ++i) {
         fifo_deflate_update(def, zeros, ZEROS, &used, packed,
                             i == TIMES - 1 ? FIFO_DEFLATE_FINISH : FIFO_DEFLATE_NO_FLUSH);
+    }
     bomb = tu_drain(packed, &len);
-    tap_diag("bomb: %zu bytes inflate to %d MiB", len, TIMES);
+    tu_diag("bomb: %zu bytes inflate to %d MiB", len, TIMES);
 
     rc = inflate_bomb(bomb, len, 100, &inf);
-    tap_is_long(rc, FIFO_ELIMIT, "a compression bomb stops with FIFO_ELIMIT");
+    tu_is_long(rc, FIFO_ELIMIT, "a compression bomb stops with FIFO_ELIMIT");
     bound = fifo_deflate_total_in(inf) * 100 + 4096;
-    tap_ok(fifo_deflate_total_out(inf) <= bound + SEG,
+    tu_ok(fifo_deflate_total_out(inf) <= bound + SEG,
            "output stopped within one segment of the bound (%llu <= %llu + segment)",
            (unsigned long long)fifo_deflate_total_out(inf), (unsigned long long)bound);
-    tap_ok(fifo_deflate_total_out(inf) < (uint64_t)ZEROS * TIMES, "well before the whole bomb");
+    tu_ok(fifo_deflate_total_out(inf) < (uint64_t)ZEROS * TIMES, "well before the whole bomb");
     fifo_deflate_destroy(inf);
 
     rc = inflate_bomb(bomb, len, 0, &inf);
-    tap_ok(rc == FIFO_EOF && fifo_deflate_total_out(inf) == (uint64_t)ZEROS * TIMES,
+    tu_ok(rc == FIFO_EOF && fifo_deflate_total_out(inf) == (uint64_t)ZEROS * TIMES,
            "with the bound disabled the same stream inflates completely");
     fifo_deflate_destroy(inf);
 
@@ -208,12 +210,80 @@ static void test_bomb(void)
     free(zeros);
 }
 
+/*
+ * Feeds data through z into an output fifo with a high-water mark of mark
+ * bytes, draining it whenever the stage stops there; the drained bytes go
+ * to a fresh fifo, returned.  *over tells whether the output ever held more
+ * than the mark, *stops how often the stage stopped at it.
+ */
+static fifo_t *through_bounded(fifo_deflate_t *z, const unsigned char *data, size_t len,
+                               size_t mark, int *over, unsigned *stops, int *rc)
+{
+    fifo_t *out = fifo_create(7, mark, 0);
+    fifo_t *all = fifo_create(4096, 0, 0);
+    unsigned char buf[4096];
+    size_t pos = 0;
+
+    *rc = FIFO_EAGAIN;
+    while (*rc == FIFO_EAGAIN || (*rc == FIFO_OK && pos < len)) {
+        size_t used = 0;
+        size_t n;
+        *rc = fifo_deflate_update(z, data + pos, len - pos, &used, out, FIFO_DEFLATE_FINISH);
+        *over |= fifo_length(out) > mark;
+        *stops += *rc == FIFO_EAGAIN;
+        pos += used;
+        tu_check(out, "bounded output");
+        while ((n = fifo_read(out, buf, sizeof(buf))) > 0) {
+            fifo_write(all, buf, n);
+        }
+    }
+    fifo_destroy(out);
+    return all;
+                               }
+
+/* Both directions stop at an output's high-water mark and resume. */
+static void test_bounded_output(void)
+{
+    enum { LEN = 300000 };
+    unsigned char *data = malloc(LEN);
+    unsigned char *packed, *back;
+    size_t plen, blen;
+    fifo_deflate_t *def = fifo_deflate_create(FIFO_DEFLATE_COMPRESS, FIFO_DEFLATE_GZIP, 6);
+    fifo_deflate_t *inf = fifo_deflate_create(FIFO_DEFLATE_DECOMPRESS, FIFO_DEFLATE_GZIP, 0);
+    unsigned stops = 0;
+    int over = 0;
+    int rc;
+    fifo_t *f;
+
+    tu_fill(data, LEN / 2, 5);
+    memset(data + LEN / 2, 'r', LEN / 2);
+    f = through_bounded(def, data, LEN, 1000, &over, &stops, &rc);
+    packed = tu_drain(f, &plen);
+    fifo_destroy(f);
+    tu_is_long(rc, FIFO_EOF, "compressing into a 1000-byte-bounded output completes");
+    tu_ok(stops >= plen / 1000, "stopping at the mark %u times for %zu bytes", stops, plen);
+    stops = 0;
+    f = through_bounded(inf, packed, plen, 333, &over, &stops, &rc);
+    back = tu_drain(f, &blen);
+    fifo_destroy(f);
+    tu_is_long(rc, FIFO_EOF, "inflating into a 333-byte-bounded output completes");
+    tu_ok(stops >= LEN / 333, "stopping at the mark %u times", stops);
+    tu_ok(blen == LEN && memcmp(back, data, LEN) == 0, "and gives the data back");
+    tu_ok(!over, "neither output ever held more than its mark");
+    free(back);
+    free(packed);
+    free(data);
+    fifo_deflate_destroy(def);
+    fifo_deflate_destroy(inf);
+}
+
 int main(void)
 {
     test_round_trips();
     test_sync_flush();
     test_bad_input();
     test_bomb();
+    test_bounded_output();
     tu_invariants_held("output fifos: invariants held after every call");
-    return tap_done();
+    return tu_done();
 }

@@ -3,8 +3,8 @@
  *
  * Each test program calls tap_ok()/tap_is_*() and ends with
  * `return tap_done();`, which prints the plan and returns the exit status
- * (0 only when every assertion passed).  Header-only so that the fifo
- * library's tests and the module's tests share it without a library.
+ * (0 only when every assertion passed).  Header-only: the module's unit
+ * tests need nothing to link (fifo/ has a helper of its own).
  */
 #ifndef XSF_TAP_H
 #define XSF_TAP_H

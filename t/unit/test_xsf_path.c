@@ -737,15 +737,19 @@ static void test_root_replaced(void)
     static const char *const how[] = { "a symlink to elsewhere", "another directory",
                                        "nothing" };
     xsf_lookup_opts_t opts = row_opts(0);
+    struct stat original, now;
     int i;
 
     make_dir("swap-root");
     make_file("swap-root/doc.txt", "original\n");
+    if (stat(at("swap-root/doc.txt"), &original) != 0)
+        bail("stat swap-root/doc.txt");
     make_dir("elsewhere");
     make_file("elsewhere/doc.txt", "elsewhere\n");
     for (i = 0; i < 3; ++i) {
         xsf_lookup_result_t res;
         xsf_root_t root;
+        xsf_status_t st;
         apr_pool_t *p;
 
         apr_pool_create(&p, pool);
@@ -759,6 +763,14 @@ static void test_root_replaced(void)
             || (i == 1 && (mkdir(at("swap-root"), 0755) != 0
                            || symlink(at("elsewhere/doc.txt"), at("swap-root/doc.txt")) != 0)))
             bail("replace swap-root");
+        /* A root found intact is trusted for the rest of that second, but
+         * even then only the original directory can be served from. */
+        st = xsf_lookup(p, "doc.txt", &root, 1, &opts, &res);
+        tap_ok(st == XSF_ROOT_CHANGED
+               || (st == XSF_FOUND && fstat(os_fd(res.file), &now) == 0
+                   && now.st_ino == original.st_ino),
+               "root replaced by %s, within the second: the original file or nothing", how[i]);
+        usleep(1100 * 1000);
         tap_is_long(xsf_lookup(p, "doc.txt", &root, 1, &opts, &res), XSF_ROOT_CHANGED,
                     apr_psprintf(pool, "root replaced by %s: XSF_ROOT_CHANGED", how[i]));
         tap_ok(res.file == NULL && res.reason != NULL && strstr(res.reason, "swap-root"),
