@@ -521,11 +521,11 @@ static void xsf_note_outcome(request_rec *r, const char *outcome)
     apr_table_setn(r->notes, XSF_NOTE_OUTCOME, outcome);
 }
 
-/* A response refused, or a stream aborted, with log message XSF<id>. */
-static void xsf_note_failure(request_rec *r, const char *what, int id)
+/* A response refused, or a stream aborted, with the log message `id` ("XSF0003"). */
+static void xsf_note_failure(request_rec *r, const char *what, const char *id)
 {
-    xsf_note_outcome(r, apr_psprintf(r->pool, "%s:XSF%04d", what, id));
-    XSF_COUNT(by_id[id], 1);
+    xsf_note_outcome(r, apr_pstrcat(r->pool, what, ":", id, NULL));
+    XSF_COUNT(by_id[atoi(id + 3)], 1);
 }
 
 static void xsf_count_stream(int start, apr_uint64_t bytes, apr_uint64_t peak)
@@ -814,6 +814,26 @@ static xsf_shape_t xsf_shape_of(const request_rec *r, int status)
 }
 
 /*
+ * Could a header of §2 be in this table?  One pass over it, instead of a
+ * lookup per name: most responses carry none, and then nothing is looked
+ * up or unset.
+ */
+static int xsf_carries_ours(const apr_table_t *t)
+{
+    const apr_array_header_t *elts = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)elts->elts;
+    int i;
+
+    for (i = 0; i < elts->nelts; i++) {
+        if (e[i].key != NULL && (strncasecmp(e[i].key, "X-SendFile", 10) == 0
+                                 || strncasecmp(e[i].key, "X-Accel-", 8) == 0)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
  * Read the trigger headers into a new context, then strip them.  Returns
  * NULL when the response carries none.
  */
@@ -825,7 +845,7 @@ static xsf_ctx *xsf_take_triggers(request_rec *r)
     const char *accel = xsf_get_header(r, XSF_HDR_ACCEL);
     xsf_ctx *ctx = NULL;
 
-    if (file == NULL && temporary == NULL && accel == NULL && encoding == NULL) {
+    if (!xsf_carries_ours(r->headers_out) && !xsf_carries_ours(r->err_headers_out)) {
         return NULL;
     }
     if (file != NULL || temporary != NULL || accel != NULL) {
@@ -892,15 +912,15 @@ static void xsf_log_lookup_failure(request_rec *r, xsf_status_t status,
                                    const xsf_ctx *ctx,
                                    const xsf_lookup_result_t *res)
 {
-    static const int ids[] = {
-        [XSF_BAD_VALUE] = 2,
-        [XSF_NOT_FOUND] = 3,
-        [XSF_OUTSIDE] = 4,
-        [XSF_FORBIDDEN] = 5,
-        [XSF_NOT_REGULAR] = 6,
-        [XSF_NO_ROOT] = 7,
-        [XSF_ERROR] = 17,
-        [XSF_ROOT_CHANGED] = 18,
+    static const char *const ids[] = {
+        [XSF_BAD_VALUE] = "XSF0002",
+        [XSF_NOT_FOUND] = "XSF0003",
+        [XSF_OUTSIDE] = "XSF0004",
+        [XSF_FORBIDDEN] = "XSF0005",
+        [XSF_NOT_REGULAR] = "XSF0006",
+        [XSF_NO_ROOT] = "XSF0007",
+        [XSF_ERROR] = "XSF0017",
+        [XSF_ROOT_CHANGED] = "XSF0018",
     };
 
     xsf_note_failure(r, "refused", ids[status]);
@@ -912,7 +932,7 @@ static void xsf_log_lookup_failure(request_rec *r, xsf_status_t status,
                       : XSF_HDR_FILE, ctx->value, r->uri);
         return;
     }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "XSF%04d: %s '%s' for %s: %s", ids[status],
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: %s '%s' for %s: %s", ids[status],
                   ctx->temporary ? XSF_HDR_TEMPORARY : XSF_HDR_FILE,
                   ctx->value, r->uri, res->reason ? res->reason : "refused");
 }
@@ -1372,7 +1392,7 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
                       "XSF0011: cannot stream %s for %s", name, r->uri);
-        xsf_note_failure(r, "refused", 11);
+        xsf_note_failure(r, "refused", "XSF0011");
         return xsf_pass_error(f, ctx, HTTP_INTERNAL_SERVER_ERROR);
     }
     xsf_count_stream(1, 0, 0);
@@ -1401,7 +1421,7 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
             xsf_stream_end(stream, pipe);
             ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
                           "XSF0012: client went away while streaming %s", name);
-            xsf_note_failure(r, "aborted", 12);
+            xsf_note_failure(r, "aborted", "XSF0012");
             return rv != APR_SUCCESS ? rv : APR_ECONNABORTED;
         }
         sent = 1;
@@ -1424,7 +1444,8 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "XSF0009: reading %s failed; response aborted", name);
     }
-    xsf_note_failure(r, sent ? "aborted" : "refused", st == XSF_STREAM_IDLE ? 8 : 9);
+    xsf_note_failure(r, sent ? "aborted" : "refused",
+                     st == XSF_STREAM_IDLE ? "XSF0008" : "XSF0009");
     /* Nothing sent yet: a clean error response is still possible. */
     return sent ? xsf_pass_truncation(f)
                 : xsf_pass_error(f, ctx, st == XSF_STREAM_IDLE ? HTTP_GATEWAY_TIME_OUT
@@ -1498,7 +1519,7 @@ static apr_status_t xsf_accel_redirect(ap_filter_t *f, xsf_ctx *ctx)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "XSF0014: X-Accel-Redirect '%s' for %s refused: not an "
                       "absolute path, or a NUL or '..' in it", ctx->value, r->uri);
-        xsf_note_failure(r, "refused", 14);
+        xsf_note_failure(r, "refused", "XSF0014");
         return xsf_pass_error(f, ctx, HTTP_NOT_FOUND);
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
@@ -1734,7 +1755,7 @@ static int xsf_fixups(request_rec *r)
         if (origin == NULL) {
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                           "XSF0016: %s is XSendFileInternal: 404 to a client", r->uri);
-            xsf_note_failure(r, "refused", 16);
+            xsf_note_failure(r, "refused", "XSF0016");
             return HTTP_NOT_FOUND;
         }
     }
