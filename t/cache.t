@@ -21,7 +21,6 @@ use XSF::Test;
 
 my $store = docroot() . '/cache-store';
 my $store2 = docroot() . '/cache-store-dir';
-my $cgi = Apache::Test::vars('serverroot') . '/cgi-bin';
 my $doc = file_bytes(make_file('doc.txt', 3000, $store));
 make_file('doc.txt', 3000, $store2);
 my $private = file_bytes(make_file('cache/private.txt', 5000));
@@ -30,7 +29,6 @@ sub config {
     my ($quick, $dir) = @_;
     return <<"CONF";
 DocumentRoot ${\docroot()}
-ScriptSock $dir/cgid.sock
 CacheRoot $dir/cache
 CacheQuickHandler $quick
 CacheHeader On
@@ -39,15 +37,7 @@ CacheEnable disk /protected/
 CacheEnable disk /internal-dir/
 CacheEnable disk /open/
 XSendFilePath ${\files_dir()}
-ScriptAlias /app/ $cgi/
-<Directory $cgi>
-    Options +ExecCGI
-    Require all granted
-</Directory>
-<Location /app/>
-    XSendFile On
-</Location>
-<Directory $store>
+${\cgi_app_conf($dir)}<Directory $store>
     Require all granted
 </Directory>
 Alias /protected/ $store/

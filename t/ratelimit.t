@@ -113,13 +113,7 @@ EnableSendfile On
 EnableMMAP Off
 ScriptSock $dir/cgid.sock
 XSendFilePath ${\files_dir()}
-Alias /asis/ $asis/
-<Directory $asis>
-    Require all granted
-    AddHandler send-as-is asis
-    XSendFile On
-</Directory>
-Alias /copied/ $asis/
+${\asis_conf('/asis/', $asis)}Alias /copied/ $asis/
 <Location /copied/>
     EnableSendfile Off
 </Location>

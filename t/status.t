@@ -20,7 +20,6 @@ use XSF::Test;
 my $dir = Apache::Test::vars('t_logs') . '/httpd-status';
 my $asis = "$dir/asis";
 my $store = "$dir/store";
-my $cgi = Apache::Test::vars('serverroot') . '/cgi-bin';
 my $tmp = docroot() . '/tmp';
 my $served = make_file('status/served.txt', 5000);
 my $cafe = make_file("status/caf\xC3\xA9.txt", 700);
@@ -57,7 +56,6 @@ MaxConnectionsPerChild 1
     MinSpareThreads 4
     MaxSpareThreads 16
 </IfModule>
-ScriptSock $dir/cgid.sock
 LogFormat "%P|%r|%>s|%{xsendfile-outcome}n|%{xsendfile-file}n|%{xsendfile-decoding}n" xsf
 CustomLog $dir/access_log xsf
 XSendFilePath ${\files_dir()}
@@ -65,28 +63,14 @@ XSendFilePath $tmp
 <Location /server-status>
     SetHandler server-status
 </Location>
-Alias /asis/ $asis/
-<Directory $asis>
-    Require all granted
-    AddHandler send-as-is asis
-    XSendFile On
-</Directory>
-Alias /protected/ $store/
+${\asis_conf('/asis/', $asis)}Alias /protected/ $store/
 <Directory $store>
     Require all granted
 </Directory>
 <Location /protected/>
     XSendFileInternal On
 </Location>
-ScriptAlias /app/ $cgi/
-<Directory $cgi>
-    Options +ExecCGI
-    Require all granted
-</Directory>
-<Location /app/>
-    XSendFile On
-    XSendFileStreamTimeout 10
-</Location>
+${\cgi_app_conf($dir, 'XSendFileStreamTimeout 10')}
 CONF
 
 my $httpd = start_httpd(name => 'status', processes => 1, conf => $conf);

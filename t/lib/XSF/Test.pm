@@ -18,7 +18,7 @@ our @EXPORT = qw(docroot files_dir make_file backend_url qenc
                  header_list stream_sha256 port
                  httpd_children open_descriptors error_log_size error_log_since
                  start_httpd stop_httpd httpd_pid free_port start_php_fcgi
-                 module_dir timed_get);
+                 module_dir timed_get cgi_app_conf asis_conf);
 
 sub docroot { Apache::Test::vars('documentroot') }
 sub files_dir { docroot() . '/files' }
@@ -240,6 +240,23 @@ sub start_php_fcgi {
     return -S $sock;
 }
 END { if ($php_pid) { kill 'TERM', $php_pid; waitpid $php_pid, 0 } }
+
+# Configuration lines for start_httpd(): the suite's CGI scripts under
+# /app/ with XSendFile On (cgid's socket in $dir) and @more in that
+# <Location>; a directory of .asis files under $url with XSendFile On.
+sub cgi_app_conf {
+    my ($dir, @more) = @_;
+    my $cgi = Apache::Test::vars('serverroot') . '/cgi-bin';
+    return join "\n", "ScriptSock $dir/cgid.sock", "ScriptAlias /app/ $cgi/",
+        "<Directory $cgi>", '    Options +ExecCGI', '    Require all granted', '</Directory>',
+        '<Location /app/>', '    XSendFile On', (map { "    $_" } @more), '</Location>', '';
+}
+
+sub asis_conf {
+    my ($url, $dir) = @_;
+    return join "\n", "Alias $url $dir/", "<Directory $dir>", '    Require all granted',
+        '    AddHandler send-as-is asis', '    XSendFile On', '</Directory>', '';
+}
 
 # The directory of httpd's modules, as t/base-httpd.conf loads them from.
 sub module_dir {
