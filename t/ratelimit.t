@@ -37,7 +37,7 @@ sub rate_ok {
 
 sub limit { return (hdr => "X-Accel-Limit-Rate: $_[0]") }
 
-plan tests => 24;
+plan tests => 26;
 
 # ---- X-SendFile: 8 MiB at 1 MiB/s ----
 my ($t, $res) = timed_get($port, backend_url('cgi', file => $big, limit($mib)));
@@ -82,6 +82,15 @@ my $pipe = docroot() . "/tmp/rate-$$.pipe";
 is($res->{status}, 200, 'pipe at 1 MiB/s: 200');
 is(length $res->{body}, 3 * $mib, 'pipe at 1 MiB/s: all 3 MiB');
 rate_ok(length $res->{body}, $t, 1, 'pipe, 3 MiB, 1 MiB/s');
+
+# ---- HTTP/2 (h2c): the same pacing on a stream of the connection ----
+{
+    my $url = 'http://127.0.0.1:' . $port . backend_url('cgi', file => $big, limit(2 * $mib));
+    my $out = `curl -s --http2-prior-knowledge -o /dev/null -w '%{http_version} %{size_download} %{time_total}' '$url'`;
+    my ($version, $size, $seconds) = split ' ', $out // '';
+    is("$version $size", "2 " . 8 * $mib, 'HTTP/2 at 2 MiB/s: all 8 MiB over h2c');
+    rate_ok($size // 0, $seconds || 1, 2, 'HTTP/2, 8 MiB, 2 MiB/s');
+}
 
 # ---- zero-copy: strace in an httpd of its own ----
 SKIP: {
