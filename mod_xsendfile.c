@@ -446,8 +446,8 @@ static const command_rec xsf_cmds[] = {
  * What the module did: counters for mod_status, notes for the access log (§11)
  * ------------------------------------------------------------------------ */
 
-/* The last message id; refusals and failures are counted by id. */
-#define XSF_LAST_ID 21
+/* The highest message id xsf_note_failure() counts. */
+#define XSF_LAST_COUNTED_ID 18
 
 /*
  * One slot per scoreboard process slot, in shared memory made once by the
@@ -464,7 +464,7 @@ typedef struct xsf_counters {
     apr_uint64_t streams;            /* named pipes streamed (started) */
     apr_uint64_t stream_bytes;       /* bytes taken from them */
     apr_uint64_t stream_peak;        /* the most one stream held in memory */
-    apr_uint64_t by_id[XSF_LAST_ID + 1];
+    apr_uint64_t by_id[XSF_LAST_COUNTED_ID + 1];
     apr_uint32_t streams_active;
 } xsf_counters_t;
 
@@ -528,17 +528,22 @@ static void xsf_note_failure(request_rec *r, const char *what, const char *id)
     XSF_COUNT(by_id[atoi(id + 3)], 1);
 }
 
-static void xsf_count_stream(int start, apr_uint64_t bytes, apr_uint64_t peak)
+static void xsf_count_stream_start(void)
+{
+    xsf_counters_t *c = xsf_counters();
+
+    if (c != NULL) {
+        apr_atomic_inc64(&c->streams);
+        apr_atomic_inc32(&c->streams_active);
+    }
+}
+
+static void xsf_count_stream_end(apr_uint64_t bytes, apr_uint64_t peak)
 {
     xsf_counters_t *c = xsf_counters();
     apr_uint64_t seen;
 
     if (c == NULL) {
-        return;
-    }
-    if (start) {
-        apr_atomic_inc64(&c->streams);
-        apr_atomic_inc32(&c->streams_active);
         return;
     }
     apr_atomic_dec32(&c->streams_active);
@@ -1148,17 +1153,17 @@ static void xsf_apply_charset(request_rec *r, const char *charset)
 }
 
 /*
- * §10 X-Accel-Limit-Rate.  A filter of the module's own rather than
- * mod_ratelimit, which reads every bucket (a file bucket becomes memory,
- * and sendfile is lost): this one cuts buckets with apr_bucket_split(),
- * which reads nothing, so a file goes out by sendfile slice by slice.  It
+ * §10 X-Accel-Limit-Rate.  Buckets are cut with apr_bucket_split(), which
+ * reads nothing, so a file goes out by sendfile slice by slice.  The filter
  * runs after httpd's byterange filter (AP_FTYPE_TRANSCODE), so ranges are
  * cut first and paced after.  Each slice is a tenth of a second's bytes,
  * passed with a FLUSH so it is on the wire before the next one is due;
  * the first goes at once (the burst allowance), and slice n is due when
  * the rate has earned all bytes before it: the average since the first
- * byte never exceeds the rate by more than one slice.  Like nginx's
- * limit_rate it counts what goes out, the response head included.
+ * byte never exceeds the rate by more than one slice, and a slow write is
+ * made up, not lost.  Like nginx's limit_rate it counts what goes out, the
+ * response head included.  (mod_ratelimit counts in KiB/s, must be
+ * loaded, and sleeps a fixed interval per chunk whatever the write took.)
  */
 typedef struct xsf_rate_ctx {
     apr_off_t rate;              /* bytes per second */
@@ -1249,7 +1254,7 @@ static void xsf_add_rate_filter(request_rec *r, const xsf_accel_opts_t *opts)
 
 /*
  * An X-Accel-Redirect target, where the backend's X-Accel-* headers apply
- * to whatever answers it (xsf_fixups carried them over).  First call: the
+ * to whatever answers it (xsf_take_over_accel carried them over).  First call: the
  * charset, on the type the target's handler chose.  With X-Accel-Buffering:
  * no, every piece goes on at once, so that no filter after this one
  * (mod_deflate, the core's write coalescing) holds it back: each brigade
@@ -1344,7 +1349,7 @@ static void xsf_stream_end(xsf_stream_t *stream, xsf_pipe_t *pipe)
 {
     xsf_stream_stop(stream);
     xsf_pipe_close(pipe);
-    xsf_count_stream(0, xsf_stream_bytes_in(stream), xsf_stream_peak_memory(stream));
+    xsf_count_stream_end(xsf_stream_bytes_in(stream), xsf_stream_peak_memory(stream));
 }
 
 /*
@@ -1395,7 +1400,7 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
         xsf_note_failure(r, "refused", "XSF0011");
         return xsf_pass_error(f, ctx, HTTP_INTERNAL_SERVER_ERROR);
     }
-    xsf_count_stream(1, 0, 0);
+    xsf_count_stream_start();
     bb = apr_brigade_create(r->pool, c->bucket_alloc);
     for (;;) {
         struct iovec iov[XSF_STREAM_IOV];
@@ -1481,11 +1486,10 @@ static int xsf_accel_uri_ok(apr_pool_t *p, const char *uri)
     return 1;
 }
 
-static int xsf_copy_to_err_headers(void *rec, const char *key, const char *value)
+/* apr_table_do() callback: one entry into the table `rec`. */
+static int xsf_copy_entry(void *rec, const char *key, const char *value)
 {
-    request_rec *r = rec;
-
-    apr_table_addn(r->err_headers_out, key, value);
+    apr_table_addn(rec, key, value);
     return 1;
 }
 
@@ -1496,7 +1500,7 @@ static void xsf_keep_accel_headers(request_rec *r)
     int i;
 
     for (i = 0; xsf_accel_kept_headers[i] != NULL; i++) {
-        apr_table_do(xsf_copy_to_err_headers, r, r->headers_out,
+        apr_table_do(xsf_copy_entry, r->err_headers_out, r->headers_out,
                      xsf_accel_kept_headers[i], NULL);
         apr_table_unset(r->headers_out, xsf_accel_kept_headers[i]);
     }
@@ -1737,8 +1741,7 @@ static void xsf_take_over_accel(const request_rec *origin, request_rec *r)
             r->no_cache = 1;
         }
     }
-    apr_table_setn(r->notes, XSF_NOTE_OUTCOME, apr_table_get(origin->notes, XSF_NOTE_OUTCOME));
-    apr_table_setn(r->notes, XSF_NOTE_FILE, apr_table_get(origin->notes, XSF_NOTE_FILE));
+    apr_table_do(xsf_copy_entry, r->notes, origin->notes, XSF_NOTE_OUTCOME, XSF_NOTE_FILE, NULL);
 }
 
 static int xsf_fixups(request_rec *r)
