@@ -24,12 +24,22 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "ap_mmn.h"
+#include "ap_mpm.h"
+#include "scoreboard.h"
 #include "util_filter.h"
+#include "mod_cache.h"
+#include "mod_status.h"
 
+#include "apr_atomic.h"
 #include "apr_buckets.h"
 #include "apr_date.h"
+#include "apr_dso.h"
+#include "apr_lib.h"
+#include "apr_shm.h"
 #include "apr_strings.h"
 #include "apr_tables.h"
+
+#include <unistd.h>
 
 #include "xsf_path.h"
 #include "xsf_stream.h"
@@ -41,6 +51,17 @@ module AP_MODULE_DECLARE_DATA xsendfile_module;
 #define XSF_HDR_TEMPORARY   "X-SendFile-Temporary"
 #define XSF_HDR_ENCODING    "X-SendFile-Encoding"
 #define XSF_HDR_ACCEL       "X-Accel-Redirect"
+
+/* nginx's companion headers (§10): how to send what a trigger names. */
+#define XSF_HDR_LIMIT_RATE  "X-Accel-Limit-Rate"
+#define XSF_HDR_BUFFERING   "X-Accel-Buffering"
+#define XSF_HDR_CHARSET     "X-Accel-Charset"
+#define XSF_HDR_EXPIRES     "X-Accel-Expires"
+
+/* r->notes for LogFormat's %{...}n (§11). */
+#define XSF_NOTE_FILE     "xsendfile-file"
+#define XSF_NOTE_OUTCOME  "xsendfile-outcome"
+#define XSF_NOTE_DECODING "xsendfile-decoding"
 
 /* Set in r->notes of a request that X-Accel-Redirect sends elsewhere. */
 #define XSF_NOTE_ACCEL "xsendfile-accel-redirect"
@@ -67,8 +88,16 @@ static const char *const xsf_accel_kept_headers[] = {
  * Content-Type, "" for none. */
 #define XSF_NOTE_REEVALUATE "xsendfile-reevaluate"
 
-#define XSF_FILTER_EARLY "XSENDFILE"
-#define XSF_FILTER_LATE  "XSENDFILE_LATE"
+#define XSF_FILTER_EARLY  "XSENDFILE"
+#define XSF_FILTER_LATE   "XSENDFILE_LATE"
+/* X-Accel-Limit-Rate's pacing, after httpd's byterange filter */
+#define XSF_FILTER_RATE   "XSENDFILE_RATE"
+/* An X-Accel-Redirect target's charset and X-Accel-Buffering: no */
+#define XSF_FILTER_TARGET "XSENDFILE_TARGET"
+
+/* X-Accel-Limit-Rate: a response goes out in slices of this fraction of a
+ * second's bytes, each flushed; the first slice is the burst allowance. */
+#define XSF_RATE_SLICES_PER_SEC 10
 
 /* Most bytes handed to the chain in one pass while streaming. */
 #define XSF_STREAM_PASS_MAX (1024 * 1024)
@@ -84,12 +113,18 @@ static const char *const xsf_accel_kept_headers[] = {
 #define XSF_DEFAULT_IGNORE_ETAG          0
 #define XSF_DEFAULT_IGNORE_LAST_MODIFIED 0
 #define XSF_DEFAULT_FOLLOW_SYMLINKS      1
-#define XSF_DEFAULT_ANNOUNCE             1
+#define XSF_DEFAULT_ANNOUNCE             XSF_ANNOUNCE_SENDFILE
 #define XSF_DEFAULT_INTERNAL             0
 #define XSF_DEFAULT_STREAM_BUFFER_MIB    16
 #define XSF_DEFAULT_STREAM_TIMEOUT_SEC   60
 #define XSF_MIN_STREAM_BUFFER_KIB        64
 #define XSF_MAX_STREAM_TIMEOUT_SEC       86400
+#define XSF_DEFAULT_ACCEL_MAPPING        NULL    /* no X-Accel-Mapping header */
+
+/* XSendFileAnnounce: the X-Sendfile-Type a handler is told, if any. */
+#define XSF_ANNOUNCE_OFF      0
+#define XSF_ANNOUNCE_SENDFILE 1     /* On */
+#define XSF_ANNOUNCE_ACCEL    2     /* X-Accel-Redirect */
 
 #define XSF_STR_(x) #x
 #define XSF_STR(x) XSF_STR_(x)
@@ -120,11 +155,12 @@ typedef struct xsf_dir_conf {
     int ignore_etag;
     int ignore_last_modified;
     int follow_symlinks;
-    int announce;
+    int announce;                       /* XSF_ANNOUNCE_* */
     int internal;                       /* XSendFileInternal */
     apr_off_t stream_buffer;            /* bytes */
     apr_interval_time_t stream_timeout;
     int from_htaccess;                  /* a limit above was set in .htaccess */
+    const char *accel_mapping;          /* X-Accel-Mapping's value; NULL: unset */
     apr_array_header_t *roots;          /* of xsf_root_t, parents' first */
 } xsf_dir_conf;
 
@@ -139,6 +175,7 @@ typedef struct xsf_settings {
     int internal;
     apr_off_t stream_buffer;
     apr_interval_time_t stream_timeout;
+    const char *accel_mapping;
     const apr_array_header_t *roots;
 } xsf_settings_t;
 
@@ -158,6 +195,8 @@ static void xsf_settings_get(const request_rec *r, xsf_settings_t *s)
                               (apr_off_t)XSF_DEFAULT_STREAM_BUFFER_MIB << 20);
     s->stream_timeout = XSF_OR(conf->stream_timeout,
                                apr_time_from_sec(XSF_DEFAULT_STREAM_TIMEOUT_SEC));
+    s->accel_mapping = conf->accel_mapping != NULL ? conf->accel_mapping
+                                                   : XSF_DEFAULT_ACCEL_MAPPING;
     s->roots = conf->roots;
 }
 
@@ -216,6 +255,8 @@ static void *xsf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
         XSF_MERGE(stream_timeout);
     }
     conf->from_htaccess = base->from_htaccess || add->from_htaccess;
+    conf->accel_mapping = add->accel_mapping != NULL ? add->accel_mapping
+                                                     : base->accel_mapping;
     /* Roots accumulate: a scope adds to what encloses it, never replaces. */
     conf->roots = apr_array_append(p, base->roots, add->roots);
     return conf;
@@ -312,6 +353,49 @@ static const char *xsf_cmd_stream_timeout(cmd_parms *cmd, void *dirconf,
     return NULL;
 }
 
+/* XSendFileAnnounce On|Off|X-Accel-Redirect (On: X-Sendfile, as in 1.0) */
+static const char *xsf_cmd_announce(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    xsf_dir_conf *conf = dirconf;
+
+    if (strcasecmp(arg, "On") == 0 || strcasecmp(arg, "X-Sendfile") == 0) {
+        conf->announce = XSF_ANNOUNCE_SENDFILE;
+    }
+    else if (strcasecmp(arg, "Off") == 0) {
+        conf->announce = XSF_ANNOUNCE_OFF;
+    }
+    else if (strcasecmp(arg, "X-Accel-Redirect") == 0) {
+        conf->announce = XSF_ANNOUNCE_ACCEL;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "XSendFileAnnounce: '%s' is not On, Off "
+                            "or X-Accel-Redirect", arg);
+    }
+    return NULL;
+}
+
+/*
+ * XSendFileAccelMapping <dir>=<uri-prefix> ...: the X-Accel-Mapping request
+ * header, as nginx's documentation has it set for Rack and Symfony, which
+ * turn a file's path into an X-Accel-Redirect URI with it.  Several pairs
+ * are joined as those frameworks read them (comma-separated); an inner
+ * scope's list replaces its parent's.
+ */
+static const char *xsf_cmd_accel_mapping(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    xsf_dir_conf *conf = dirconf;
+    const char *eq = strchr(arg, '=');
+
+    if (arg[0] != '/' || eq == NULL || eq[1] != '/' || strchr(arg, ',') != NULL
+        || strpbrk(arg, " \t") != NULL) {
+        return apr_psprintf(cmd->pool, "XSendFileAccelMapping: '%s' is not "
+                            "/file/system/path/=/uri/prefix/", arg);
+    }
+    conf->accel_mapping = conf->accel_mapping == NULL ? arg
+                          : apr_pstrcat(cmd->pool, conf->accel_mapping, ", ", arg, NULL);
+    return NULL;
+}
+
 #define XSF_FLAG_CMD(name, field, scope, help) \
     AP_INIT_FLAG(name, ap_set_flag_slot, \
                  (void *)APR_OFFSETOF(xsf_dir_conf, field), scope, help)
@@ -337,9 +421,13 @@ static const command_rec xsf_cmds[] = {
     AP_INIT_FLAG("XSendFileFollowSymlinks", xsf_cmd_follow_symlinks, NULL, XSF_ANYWHERE,
                  "On: follow symlinks that stay inside a root; a .htaccess "
                  "can only turn this Off" XSF_DEFAULT_HELP(XSF_DEFAULT_FOLLOW_SYMLINKS)),
-    XSF_FLAG_CMD("XSendFileAnnounce", announce, XSF_ANYWHERE,
-                 "On: tell the handler X-Sendfile-Type: X-Sendfile"
-                 XSF_DEFAULT_HELP(XSF_DEFAULT_ANNOUNCE)),
+    AP_INIT_TAKE1("XSendFileAnnounce", xsf_cmd_announce, NULL, XSF_ANYWHERE,
+                  "On: tell the handler X-Sendfile-Type: X-Sendfile; X-Accel-Redirect: "
+                  "X-Sendfile-Type: X-Accel-Redirect" XSF_DEFAULT_HELP(XSF_DEFAULT_ANNOUNCE)),
+    AP_INIT_ITERATE("XSendFileAccelMapping", xsf_cmd_accel_mapping, NULL,
+                    RSRC_CONF | ACCESS_CONF,
+                    "/file/system/path/=/uri/prefix/ pairs the handler is told in "
+                    "X-Accel-Mapping (default none)"),
     XSF_FLAG_CMD("XSendFileInternal", internal, ACCESS_CONF,
                  "On: 404 to clients; reachable only through X-Accel-Redirect"
                  XSF_DEFAULT_HELP(XSF_DEFAULT_INTERNAL)),
@@ -353,6 +441,120 @@ static const command_rec xsf_cmds[] = {
                   "lower it)"),
     {NULL}
 };
+
+/* ------------------------------------------------------------------------
+ * What the module did: counters for mod_status, notes for the access log (§11)
+ * ------------------------------------------------------------------------ */
+
+/* The highest message id xsf_note_failure() counts. */
+#define XSF_LAST_COUNTED_ID 18
+
+/*
+ * One slot per scoreboard process slot, in shared memory made once by the
+ * parent (xsf_status_init).  A child adds to its own slot only, with
+ * atomics (its threads share it), so no request takes a lock; mod_status
+ * sums the slots.  A slot outlives its child: a new child in that slot
+ * adds to the same totals.  One more slot at the end serves a process
+ * that cannot find its own; the atomics keep that correct too.
+ */
+typedef struct xsf_counters {
+    apr_uint64_t files;              /* responses served from a file */
+    apr_uint64_t file_bytes;         /* their body bytes sent */
+    apr_uint64_t accel_redirects;
+    apr_uint64_t streams;            /* named pipes streamed (started) */
+    apr_uint64_t stream_bytes;       /* bytes taken from them */
+    apr_uint64_t stream_peak;        /* the most one stream held in memory */
+    apr_uint64_t by_id[XSF_LAST_COUNTED_ID + 1];
+    apr_uint32_t streams_active;
+} xsf_counters_t;
+
+/* Slots a cache line apart: children on different CPUs never share one. */
+#define XSF_SLOT_SIZE APR_ALIGN(sizeof(xsf_counters_t), 64)
+
+/* The ids of the messages that end a request unserved, as mod_status lists them. */
+static const int xsf_refusal_ids[] = { 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 14, 16, 17, 18 };
+
+static char *xsf_slots;              /* the segment; NULL: no counters */
+static int xsf_nslots;               /* process slots (the last one is the spare) */
+static volatile void *xsf_my_slot;   /* this child's, once found */
+
+static xsf_counters_t *xsf_slot(int i)
+{
+    return (xsf_counters_t *)(xsf_slots + (apr_size_t)i * XSF_SLOT_SIZE);
+}
+
+/*
+ * This process's slot: the scoreboard slot holding its pid.  The parent
+ * writes that pid right after fork(), so a child looks it up on first use
+ * rather than in child_init, and uses the spare slot until it is there.
+ */
+static xsf_counters_t *xsf_counters(void)
+{
+    xsf_counters_t *mine = apr_atomic_casptr(&xsf_my_slot, NULL, NULL);   /* a read */
+    pid_t pid;
+    int i;
+
+    if (mine != NULL || xsf_slots == NULL) {
+        return mine;
+    }
+    pid = getpid();
+    for (i = 0; i < xsf_nslots - 1; i++) {
+        const process_score *ps = ap_get_scoreboard_process(i);
+
+        if (ps != NULL && ps->pid == pid) {
+            apr_atomic_casptr(&xsf_my_slot, xsf_slot(i), NULL);
+            return xsf_slot(i);
+        }
+    }
+    return xsf_slot(xsf_nslots - 1);
+}
+
+#define XSF_COUNT(field, n) do { \
+        xsf_counters_t *c_ = xsf_counters(); \
+        if (c_ != NULL) { \
+            apr_atomic_add64(&c_->field, (n)); \
+        } \
+    } while (0)
+
+static void xsf_note_outcome(request_rec *r, const char *outcome)
+{
+    apr_table_setn(r->notes, XSF_NOTE_OUTCOME, outcome);
+}
+
+/* A response refused, or a stream aborted, with the log message `id` ("XSF0003"). */
+static void xsf_note_failure(request_rec *r, const char *what, const char *id)
+{
+    xsf_note_outcome(r, apr_pstrcat(r->pool, what, ":", id, NULL));
+    XSF_COUNT(by_id[atoi(id + 3)], 1);
+}
+
+static void xsf_count_stream_start(void)
+{
+    xsf_counters_t *c = xsf_counters();
+
+    if (c != NULL) {
+        apr_atomic_inc64(&c->streams);
+        apr_atomic_inc32(&c->streams_active);
+    }
+}
+
+static void xsf_count_stream_end(apr_uint64_t bytes, apr_uint64_t peak)
+{
+    xsf_counters_t *c = xsf_counters();
+    apr_uint64_t seen;
+
+    if (c == NULL) {
+        return;
+    }
+    apr_atomic_dec32(&c->streams_active);
+    apr_atomic_add64(&c->stream_bytes, bytes);
+    for (seen = apr_atomic_read64(&c->stream_peak); peak > seen;
+         seen = apr_atomic_read64(&c->stream_peak)) {
+        if (apr_atomic_cas64(&c->stream_peak, peak, seen) == seen) {
+            break;
+        }
+    }
+}
 
 /* ------------------------------------------------------------------------
  * The request side: what the handler sees
@@ -370,8 +572,23 @@ static void xsf_set_offload_headers(request_rec *r, const xsf_settings_t *s)
 {
     apr_table_unset(r->headers_in, "X-Sendfile-Type");
     apr_table_unset(r->headers_in, "X-Accel-Mapping");
-    if (s->announce) {
+    /* Rack reads the mapping whenever its app is set up for X-Accel-Redirect,
+     * whatever the announcement says (it ignores X-Sendfile-Type). */
+    if (s->accel_mapping != NULL) {
+        apr_table_setn(r->headers_in, "X-Accel-Mapping", s->accel_mapping);
+    }
+    if (s->announce == XSF_ANNOUNCE_SENDFILE) {
         apr_table_setn(r->headers_in, "X-Sendfile-Type", "X-Sendfile");
+    }
+    else if (s->announce == XSF_ANNOUNCE_ACCEL && s->accel_mapping == NULL) {
+        /* Symfony would throw on the missing mapping: better no offload. */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "XSF0020: XSendFileAnnounce X-Accel-Redirect without "
+                      "XSendFileAccelMapping in scope for %s: nothing announced; "
+                      "add 'XSendFileAccelMapping /dir/=/internal-location/'", r->uri);
+    }
+    else if (s->announce == XSF_ANNOUNCE_ACCEL) {
+        apr_table_setn(r->headers_in, "X-Sendfile-Type", "X-Accel-Redirect");
     }
 }
 
@@ -392,6 +609,27 @@ typedef enum xsf_shape {
     XSF_SHAPE_NO_BODY    /* 204 or 304: the trigger header is only stripped */
 } xsf_shape_t;
 
+/* X-Accel-Expires: what mod_cache may do with the response (§10). */
+typedef enum xsf_expiry {
+    XSF_EXPIRY_BACKEND,      /* no X-Accel-Expires: the backend's headers decide (§5) */
+    XSF_EXPIRY_NEVER,        /* off, 0 or a time gone by: never stored */
+    XSF_EXPIRY_AFTER,        /* stored, fresh for `expires` after its Date */
+    XSF_EXPIRY_AT            /* stored, fresh until the time `expires` */
+} xsf_expiry_t;
+
+/*
+ * What a response's X-Accel-* headers ask for.  Kept in the request's
+ * request_config, where an X-Accel-Redirect target (xsf_fixups) and
+ * mod_cache's hook (xsf_cache_status) find it.
+ */
+typedef struct xsf_accel_opts {
+    apr_off_t limit_rate;    /* bytes per second; 0: unlimited */
+    int buffering;           /* 0: X-Accel-Buffering: no */
+    const char *charset;     /* NULL: the type stays as it is */
+    xsf_expiry_t expiry;
+    apr_time_t expires;      /* an interval (AFTER) or a time (AT) */
+} xsf_accel_opts_t;
+
 typedef struct xsf_ctx {
     xsf_state_t state;
     const char *value;           /* the trigger header's value */
@@ -403,6 +641,7 @@ typedef struct xsf_ctx {
     int backend_body;            /* the backend sent body bytes */
     const char *backend_etag;
     const char *backend_last_modified;
+    const xsf_accel_opts_t *opts;
 } xsf_ctx;
 
 /* A header from either table; CGI and FastCGI put theirs in err_headers_out. */
@@ -435,6 +674,105 @@ static void xsf_strip_triggers(request_rec *r)
     xsf_unset_header(r, XSF_HDR_TEMPORARY);
     xsf_unset_header(r, XSF_HDR_ENCODING);
     xsf_unset_header(r, XSF_HDR_ACCEL);
+    xsf_unset_header(r, XSF_HDR_LIMIT_RATE);
+    xsf_unset_header(r, XSF_HDR_BUFFERING);
+    xsf_unset_header(r, XSF_HDR_CHARSET);
+    xsf_unset_header(r, XSF_HDR_EXPIRES);
+}
+
+/* A value the backend got wrong costs it that header, not the download. */
+static void xsf_ignore_accel_value(request_rec *r, const char *name, const char *value)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "XSF0019: %s '%s' for %s not understood: header ignored",
+                  name, value, r->uri);
+}
+
+/* Digits only, at most `max`; -1 otherwise (a sign, a space, a unit). */
+static apr_int64_t xsf_parse_count(const char *s, apr_int64_t max)
+{
+    apr_int64_t n = 0;
+
+    if (*s == '\0') {
+        return -1;
+    }
+    for (; *s != '\0'; s++) {
+        if (!apr_isdigit(*s) || n > (max - (*s - '0')) / 10) {
+            return -1;
+        }
+        n = n * 10 + (*s - '0');
+    }
+    return n;
+}
+
+/* Beyond any cache lifetime or transfer rate, and far from overflowing apr_time_t. */
+#define XSF_ACCEL_MAX APR_INT64_C(100000000000)
+
+/* X-Accel-Expires: <seconds> | @<unix time> | off (nginx; 0 stores nothing). */
+static int xsf_parse_expires(const request_rec *r, const char *v, xsf_accel_opts_t *o)
+{
+    apr_int64_t n = xsf_parse_count(v[0] == '@' ? v + 1 : v, XSF_ACCEL_MAX);
+
+    if (strcasecmp(v, "off") == 0 || n == 0) {
+        o->expiry = XSF_EXPIRY_NEVER;
+    }
+    else if (n < 0) {
+        return 0;
+    }
+    else if (v[0] != '@') {
+        o->expiry = XSF_EXPIRY_AFTER;
+        o->expires = apr_time_from_sec(n);
+    }
+    else {
+        o->expires = apr_time_from_sec(n);
+        o->expiry = o->expires > r->request_time ? XSF_EXPIRY_AT : XSF_EXPIRY_NEVER;
+    }
+    return 1;
+}
+
+/* RFC 9110 §5.6.2: a charset name is a token. */
+static int xsf_is_token(const char *s)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~0123456789"
+                                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+    return *s != '\0' && s[strspn(s, tchar)] == '\0';
+}
+
+/* Read the X-Accel-* headers of a response that carries a trigger (§10). */
+static const xsf_accel_opts_t *xsf_read_accel_opts(request_rec *r)
+{
+    xsf_accel_opts_t *o = apr_pcalloc(r->pool, sizeof(*o));
+    const char *v;
+
+    o->buffering = 1;
+    o->expiry = XSF_EXPIRY_BACKEND;
+    if ((v = xsf_get_header(r, XSF_HDR_LIMIT_RATE)) != NULL
+        && (o->limit_rate = xsf_parse_count(v, XSF_ACCEL_MAX)) < 0) {
+        o->limit_rate = 0;
+        xsf_ignore_accel_value(r, XSF_HDR_LIMIT_RATE, v);
+    }
+    if ((v = xsf_get_header(r, XSF_HDR_BUFFERING)) != NULL) {
+        if (strcasecmp(v, "no") == 0 || strcasecmp(v, "yes") == 0) {
+            o->buffering = strcasecmp(v, "yes") == 0;
+        }
+        else {
+            xsf_ignore_accel_value(r, XSF_HDR_BUFFERING, v);
+        }
+    }
+    if ((v = xsf_get_header(r, XSF_HDR_CHARSET)) != NULL) {
+        if (xsf_is_token(v)) {
+            o->charset = v;
+        }
+        else {
+            xsf_ignore_accel_value(r, XSF_HDR_CHARSET, v);
+        }
+    }
+    if ((v = xsf_get_header(r, XSF_HDR_EXPIRES)) != NULL && !xsf_parse_expires(r, v, o)) {
+        xsf_ignore_accel_value(r, XSF_HDR_EXPIRES, v);
+    }
+    ap_set_module_config(r->request_config, &xsendfile_module, o);
+    return o;
 }
 
 /*
@@ -481,6 +819,26 @@ static xsf_shape_t xsf_shape_of(const request_rec *r, int status)
 }
 
 /*
+ * Could a header of §2 be in this table?  One pass over it, instead of a
+ * lookup per name: most responses carry none, and then nothing is looked
+ * up or unset.
+ */
+static int xsf_carries_ours(const apr_table_t *t)
+{
+    const apr_array_header_t *elts = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)elts->elts;
+    int i;
+
+    for (i = 0; i < elts->nelts; i++) {
+        if (e[i].key != NULL && (strncasecmp(e[i].key, "X-SendFile", 10) == 0
+                                 || strncasecmp(e[i].key, "X-Accel-", 8) == 0)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
  * Read the trigger headers into a new context, then strip them.  Returns
  * NULL when the response carries none.
  */
@@ -492,7 +850,7 @@ static xsf_ctx *xsf_take_triggers(request_rec *r)
     const char *accel = xsf_get_header(r, XSF_HDR_ACCEL);
     xsf_ctx *ctx = NULL;
 
-    if (file == NULL && temporary == NULL && accel == NULL && encoding == NULL) {
+    if (!xsf_carries_ours(r->headers_out) && !xsf_carries_ours(r->err_headers_out)) {
         return NULL;
     }
     if (file != NULL || temporary != NULL || accel != NULL) {
@@ -508,6 +866,7 @@ static xsf_ctx *xsf_take_triggers(request_rec *r)
         ctx->backend_status = r->status;
         ctx->backend_etag = xsf_get_header(r, "ETag");
         ctx->backend_last_modified = xsf_get_header(r, "Last-Modified");
+        ctx->opts = xsf_read_accel_opts(r);
     }
     xsf_strip_triggers(r);
     return ctx;
@@ -569,6 +928,7 @@ static void xsf_log_lookup_failure(request_rec *r, xsf_status_t status,
         [XSF_ROOT_CHANGED] = "XSF0018",
     };
 
+    xsf_note_failure(r, "refused", ids[status]);
     if (status == XSF_NO_ROOT) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "XSF0007: %s '%s' refused: no XSendFilePath in scope "
@@ -723,10 +1083,14 @@ static int xsf_scan_cache_control(void *rec, const char *key, const char *value)
     return !scan->allowed;
 }
 
-static int xsf_backend_allows_caching(request_rec *r)
+static int xsf_backend_allows_caching(request_rec *r, const xsf_accel_opts_t *opts)
 {
     xsf_cache_scan_t scan;
 
+    /* §10: X-Accel-Expires speaks to the shared cache alone, and decides. */
+    if (opts->expiry != XSF_EXPIRY_BACKEND) {
+        return opts->expiry != XSF_EXPIRY_NEVER;
+    }
     scan.p = r->pool;
     scan.allowed = xsf_get_header(r, "Expires") != NULL;
     apr_table_do(xsf_scan_cache_control, &scan, r->headers_out, "Cache-Control", NULL);
@@ -750,6 +1114,200 @@ static void xsf_insert_file(request_rec *r, apr_bucket_brigade *bb,
     }
 #endif
     (void)apr_bucket_file_set_buf_size(e, ap_get_read_buf_size(r));
+}
+
+/*
+ * §10 X-Accel-Charset: the charset parameter of the response's type,
+ * replacing any the type had; its other parameters stay.  A response with
+ * no type gets none (a charset alone is no media type).
+ */
+static void xsf_apply_charset(request_rec *r, const char *charset)
+{
+    const char *p = r->content_type;
+    char *type;
+
+    if (charset == NULL || p == NULL) {
+        return;
+    }
+    type = apr_pstrndup(r->pool, p, strcspn(p, ";"));
+    for (p += strcspn(p, ";"); *p == ';'; ) {
+        const char *param = ++p;
+        int quoted = 0;
+
+        /* A parameter ends at a ';' outside a quoted string (RFC 9110 §5.6.4). */
+        for (; *p != '\0' && (quoted || *p != ';'); p++) {
+            if (*p == '\\' && quoted && p[1] != '\0') {
+                p++;
+            }
+            else if (*p == '"') {
+                quoted = !quoted;
+            }
+        }
+        param += strspn(param, " \t");
+        if (p > param && strncasecmp(param, "charset", 7) != 0) {
+            type = apr_pstrcat(r->pool, type, "; ", apr_pstrndup(r->pool, param, p - param),
+                               NULL);
+        }
+    }
+    ap_set_content_type(r, apr_pstrcat(r->pool, type, "; charset=", charset, NULL));
+}
+
+/*
+ * §10 X-Accel-Limit-Rate.  Buckets are cut with apr_bucket_split(), which
+ * reads nothing, so a file goes out by sendfile slice by slice.  The filter
+ * runs after httpd's byterange filter (AP_FTYPE_TRANSCODE), so ranges are
+ * cut first and paced after.  Each slice is a tenth of a second's bytes,
+ * passed with a FLUSH so it is on the wire before the next one is due;
+ * the first goes at once (the burst allowance), and slice n is due when
+ * the rate has earned all bytes before it: the average since the first
+ * byte never exceeds the rate by more than one slice, and a slow write is
+ * made up, not lost.  Like nginx's limit_rate it counts what goes out, the
+ * response head included.  (mod_ratelimit counts in KiB/s, must be
+ * loaded, and sleeps a fixed interval per chunk whatever the write took.)
+ */
+typedef struct xsf_rate_ctx {
+    apr_off_t rate;              /* bytes per second */
+    apr_off_t slice;             /* bytes per slice, and the burst allowance */
+    apr_time_t start;            /* when the first slice went; 0 before */
+    apr_off_t sent;              /* bytes passed since */
+    apr_bucket_brigade *out;
+} xsf_rate_ctx;
+
+/* When the bytes after `sent` may go: the time the rate earns them. */
+static apr_time_t xsf_rate_due(const xsf_rate_ctx *ctx)
+{
+    apr_off_t owed = ctx->sent - ctx->slice;
+
+    if (owed <= 0) {
+        return ctx->start;
+    }
+    /* in two steps: owed * APR_USEC_PER_SEC alone could overflow */
+    return ctx->start + owed / ctx->rate * APR_USEC_PER_SEC
+           + owed % ctx->rate * APR_USEC_PER_SEC / ctx->rate;
+}
+
+static apr_status_t xsf_rate_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    xsf_rate_ctx *ctx = f->ctx;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (ctx->out == NULL) {
+        ctx->out = apr_brigade_create(f->r->pool, f->c->bucket_alloc);
+    }
+    while (!APR_BRIGADE_EMPTY(bb) && rv == APR_SUCCESS) {
+        apr_bucket *e = APR_BRIGADE_FIRST(bb);
+        apr_time_t now;
+
+        if (e->length == (apr_size_t)-1) {
+            const char *data;
+            apr_size_t len;
+
+            /* a pipe or socket (a CGI target): its length once read */
+            rv = apr_bucket_read(e, &data, &len, APR_BLOCK_READ);
+            continue;
+        }
+        if (APR_BUCKET_IS_METADATA(e) || e->length == 0) {
+            APR_BUCKET_REMOVE(e);
+            APR_BRIGADE_INSERT_TAIL(ctx->out, e);
+            continue;
+        }
+        if (e->length > (apr_size_t)ctx->slice) {
+            apr_bucket_split(e, (apr_size_t)ctx->slice);
+        }
+        now = apr_time_now();
+        if (ctx->start == 0) {
+            ctx->start = now;
+        }
+        if (xsf_rate_due(ctx) > now) {
+            apr_sleep(xsf_rate_due(ctx) - now);
+        }
+        ctx->sent += (apr_off_t)e->length;
+        APR_BUCKET_REMOVE(e);
+        APR_BRIGADE_INSERT_TAIL(ctx->out, e);
+        APR_BRIGADE_INSERT_TAIL(ctx->out, apr_bucket_flush_create(f->c->bucket_alloc));
+        rv = ap_pass_brigade(f->next, ctx->out);
+        apr_brigade_cleanup(ctx->out);
+    }
+    if (rv == APR_SUCCESS && !APR_BRIGADE_EMPTY(ctx->out)) {
+        rv = ap_pass_brigade(f->next, ctx->out);
+    }
+    apr_brigade_cleanup(ctx->out);
+    apr_brigade_cleanup(bb);
+    return rv;
+}
+
+static void xsf_add_rate_filter(request_rec *r, const xsf_accel_opts_t *opts)
+{
+    xsf_rate_ctx *ctx;
+
+    if (opts->limit_rate == 0) {
+        return;
+    }
+    ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+    ctx->rate = opts->limit_rate;
+    ctx->slice = opts->limit_rate / XSF_RATE_SLICES_PER_SEC;
+    if (ctx->slice == 0) {
+        ctx->slice = 1;
+    }
+    ap_add_output_filter(XSF_FILTER_RATE, ctx, r, r->connection);
+}
+
+/*
+ * An X-Accel-Redirect target, where the backend's X-Accel-* headers apply
+ * to whatever answers it (xsf_take_over_accel carried them over).  First call: the
+ * charset, on the type the target's handler chose.  With X-Accel-Buffering:
+ * no, every piece goes on at once, so that no filter after this one
+ * (mod_deflate, the core's write coalescing) holds it back: each brigade
+ * ends with a FLUSH, and a source with nothing ready yet (a CGI's pipe)
+ * first has what came before it flushed, as the core's content-length
+ * filter does.
+ */
+typedef struct xsf_target_ctx {
+    const xsf_accel_opts_t *opts;
+    apr_bucket_brigade *rest;    /* what waits while the part before it is flushed */
+} xsf_target_ctx;
+
+static apr_status_t xsf_target_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    xsf_target_ctx *ctx = f->ctx;
+    apr_bucket *e;
+
+    if (ctx->rest == NULL) {
+        xsf_apply_charset(f->r, ctx->opts->charset);
+        if (ctx->opts->buffering) {
+            ap_remove_output_filter(f);
+            return ap_pass_brigade(f->next, bb);
+        }
+        ctx->rest = apr_brigade_create(f->r->pool, f->c->bucket_alloc);
+    }
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = APR_BUCKET_NEXT(e)) {
+        const char *data;
+        apr_size_t len;
+        apr_status_t rv;
+
+        if (e->length != (apr_size_t)-1) {
+            continue;
+        }
+        rv = apr_bucket_read(e, &data, &len, APR_NONBLOCK_READ);
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            apr_brigade_split_ex(bb, e, ctx->rest);
+            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(f->c->bucket_alloc));
+            rv = ap_pass_brigade(f->next, bb);
+            apr_brigade_cleanup(bb);
+            APR_BRIGADE_CONCAT(bb, ctx->rest);
+            if (rv == APR_SUCCESS) {
+                rv = apr_bucket_read(e, &data, &len, APR_BLOCK_READ);
+            }
+        }
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+    }
+    if (!APR_BRIGADE_EMPTY(bb) && !APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))
+        && !APR_BUCKET_IS_FLUSH(APR_BRIGADE_LAST(bb))) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(f->c->bucket_alloc));
+    }
+    return ap_pass_brigade(f->next, bb);
 }
 
 /*
@@ -786,6 +1344,14 @@ static apr_status_t xsf_pass_truncation(ap_filter_t *f)
     return ap_pass_brigade(f->next, bb);
 }
 
+/* A stream is over, however it ended: its thread, its pipe, its counts. */
+static void xsf_stream_end(xsf_stream_t *stream, xsf_pipe_t *pipe)
+{
+    xsf_stream_stop(stream);
+    xsf_pipe_close(pipe);
+    xsf_count_stream_end(xsf_stream_bytes_in(stream), xsf_stream_peak_memory(stream));
+}
+
 /*
  * §8: a named pipe of unknown length.  The reader thread of xsf_stream.c
  * buffers the producer's bytes; this loop passes them on as they come,
@@ -810,6 +1376,7 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
     int sent = 0;
 
     ctx->state = XSF_DISCARD;
+    xsf_note_outcome(r, "streamed");
     if (ctx->shape == XSF_SHAPE_FILE) {
         r->status = HTTP_OK;
         r->status_line = NULL;
@@ -821,13 +1388,19 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
         APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
         return ap_pass_brigade(f->next, bb);
     }
-    rv = xsf_stream_start(&stream, r->pool, pipe, (apr_size_t)s->stream_buffer,
+    /* X-Accel-Buffering: no (§10): nothing read ahead of the client, so
+     * the producer runs at its pace, as nginx reads an unbuffered upstream. */
+    rv = xsf_stream_start(&stream, r->pool, pipe,
+                          ctx->opts->buffering ? (apr_size_t)s->stream_buffer
+                                               : (apr_size_t)XSF_MIN_STREAM_BUFFER_KIB << 10,
                           s->stream_timeout);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
                       "XSF0011: cannot stream %s for %s", name, r->uri);
+        xsf_note_failure(r, "refused", "XSF0011");
         return xsf_pass_error(f, ctx, HTTP_INTERNAL_SERVER_ERROR);
     }
+    xsf_count_stream_start();
     bb = apr_brigade_create(r->pool, c->bucket_alloc);
     for (;;) {
         struct iovec iov[XSF_STREAM_IOV];
@@ -850,16 +1423,15 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
         apr_brigade_cleanup(bb);
         xsf_stream_consumed(stream, total);
         if (rv != APR_SUCCESS || c->aborted) {
-            xsf_stream_stop(stream);
-            xsf_pipe_close(pipe);
+            xsf_stream_end(stream, pipe);
             ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
                           "XSF0012: client went away while streaming %s", name);
+            xsf_note_failure(r, "aborted", "XSF0012");
             return rv != APR_SUCCESS ? rv : APR_ECONNABORTED;
         }
         sent = 1;
     }
-    xsf_stream_stop(stream);
-    xsf_pipe_close(pipe);
+    xsf_stream_end(stream, pipe);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "XSF0013: streamed %" APR_UINT64_T_FMT " bytes from %s, "
                   "at most %" APR_SIZE_T_FMT " bytes buffered",
@@ -877,6 +1449,8 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "XSF0009: reading %s failed; response aborted", name);
     }
+    xsf_note_failure(r, sent ? "aborted" : "refused",
+                     st == XSF_STREAM_IDLE ? "XSF0008" : "XSF0009");
     /* Nothing sent yet: a clean error response is still possible. */
     return sent ? xsf_pass_truncation(f)
                 : xsf_pass_error(f, ctx, st == XSF_STREAM_IDLE ? HTTP_GATEWAY_TIME_OUT
@@ -912,11 +1486,10 @@ static int xsf_accel_uri_ok(apr_pool_t *p, const char *uri)
     return 1;
 }
 
-static int xsf_copy_to_err_headers(void *rec, const char *key, const char *value)
+/* apr_table_do() callback: one entry into the table `rec`. */
+static int xsf_copy_entry(void *rec, const char *key, const char *value)
 {
-    request_rec *r = rec;
-
-    apr_table_addn(r->err_headers_out, key, value);
+    apr_table_addn(rec, key, value);
     return 1;
 }
 
@@ -927,7 +1500,7 @@ static void xsf_keep_accel_headers(request_rec *r)
     int i;
 
     for (i = 0; xsf_accel_kept_headers[i] != NULL; i++) {
-        apr_table_do(xsf_copy_to_err_headers, r, r->headers_out,
+        apr_table_do(xsf_copy_entry, r->err_headers_out, r->headers_out,
                      xsf_accel_kept_headers[i], NULL);
         apr_table_unset(r->headers_out, xsf_accel_kept_headers[i]);
     }
@@ -950,10 +1523,16 @@ static apr_status_t xsf_accel_redirect(ap_filter_t *f, xsf_ctx *ctx)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "XSF0014: X-Accel-Redirect '%s' for %s refused: not an "
                       "absolute path, or a NUL or '..' in it", ctx->value, r->uri);
+        xsf_note_failure(r, "refused", "XSF0014");
         return xsf_pass_error(f, ctx, HTTP_NOT_FOUND);
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "XSF0015: X-Accel-Redirect to %s for %s", ctx->value, r->uri);
+    /* The target's request takes these over (xsf_fixups), so that the
+     * access log line, which is the target's, shows them. */
+    xsf_note_outcome(r, "accel-redirect");
+    apr_table_setn(r->notes, XSF_NOTE_FILE, ctx->value);
+    XSF_COUNT(accel_redirects, 1);
     if (r->method_number != M_GET && !r->header_only) {
         r->method = "GET";
         r->method_number = M_GET;
@@ -1046,11 +1625,16 @@ static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "XSF0001: serving %s (%s value) for %s", xsf_logged_name(res),
                   res->decoding, r->uri);
+    xsf_note_outcome(r, "served");
+    apr_table_setn(r->notes, XSF_NOTE_FILE, res->name);
+    apr_table_setn(r->notes, XSF_NOTE_DECODING, res->decoding);
 
-    if (!xsf_backend_allows_caching(r)) {
+    if (!xsf_backend_allows_caching(r, ctx->opts)) {
         r->no_cache = 1;
     }
     xsf_describe_file(r, res);
+    xsf_apply_charset(r, ctx->opts->charset);
+    xsf_add_rate_filter(r, ctx->opts);
     if (pipe != NULL) {
         return xsf_stream_respond(f, ctx, &s, res, pipe);
     }
@@ -1086,6 +1670,9 @@ static apr_status_t xsf_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
         else {
             xsf_strip_triggers(r);      /* added by `Header always set` */
+        }
+        if (ctx != NULL && ctx->shape == XSF_SHAPE_NO_BODY) {
+            xsf_note_outcome(r, "stripped");
         }
         if (ctx == NULL || ctx->shape == XSF_SHAPE_NO_BODY) {
             ap_remove_output_filter(f);
@@ -1132,6 +1719,31 @@ static const request_rec *xsf_accel_origin(const request_rec *r)
     return NULL;
 }
 
+/*
+ * An X-Accel-Redirect target takes over what the backend said about the
+ * download (§7, §10): its Content-Type, which beats a guess from the
+ * target's name as for X-SendFile (a target handler that sets one still
+ * wins), its X-Accel-* headers, which xsf_insert_early_filter and
+ * xsf_cache_status apply here, and the notes for the access log.
+ */
+static void xsf_take_over_accel(const request_rec *origin, request_rec *r)
+{
+    const char *type = apr_table_get(origin->notes, XSF_NOTE_ACCEL_TYPE);
+    const xsf_accel_opts_t *opts = ap_get_module_config(origin->request_config,
+                                                        &xsendfile_module);
+
+    if (type != NULL) {
+        ap_set_content_type(r, type);
+    }
+    if (opts != NULL) {
+        ap_set_module_config(r->request_config, &xsendfile_module, (void *)opts);
+        if (opts->expiry == XSF_EXPIRY_NEVER) {
+            r->no_cache = 1;
+        }
+    }
+    apr_table_do(xsf_copy_entry, r->notes, origin->notes, XSF_NOTE_OUTCOME, XSF_NOTE_FILE, NULL);
+}
+
 static int xsf_fixups(request_rec *r)
 {
     const request_rec *origin = xsf_accel_origin(r);
@@ -1146,17 +1758,12 @@ static int xsf_fixups(request_rec *r)
         if (origin == NULL) {
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                           "XSF0016: %s is XSendFileInternal: 404 to a client", r->uri);
+            xsf_note_failure(r, "refused", "XSF0016");
             return HTTP_NOT_FOUND;
         }
     }
-    /* The backend's Content-Type beats a guess from the target's name, as
-     * for X-SendFile (§5); a target handler that sets one still wins. */
     if (origin != NULL && r->main == NULL) {
-        const char *type = apr_table_get(origin->notes, XSF_NOTE_ACCEL_TYPE);
-
-        if (type != NULL) {
-            ap_set_content_type(r, type);
-        }
+        xsf_take_over_accel(origin, r);
     }
     if (s.enabled) {
         xsf_set_offload_headers(r, &s);
@@ -1182,6 +1789,19 @@ static int xsf_enabled(const request_rec *r)
  */
 static void xsf_insert_early_filter(request_rec *r)
 {
+    /* Only an X-Accel-Redirect target has these yet (xsf_take_over_accel). */
+    const xsf_accel_opts_t *opts = ap_get_module_config(r->request_config,
+                                                        &xsendfile_module);
+
+    if (opts != NULL && (opts->charset != NULL || !opts->buffering)) {
+        xsf_target_ctx *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+
+        ctx->opts = opts;
+        ap_add_output_filter(XSF_FILTER_TARGET, ctx, r, r->connection);
+    }
+    if (opts != NULL) {
+        xsf_add_rate_filter(r, opts);
+    }
     if (xsf_enabled(r)) {
         ap_add_output_filter(XSF_FILTER_EARLY, NULL, r, r->connection);
     }
@@ -1227,10 +1847,201 @@ static void xsf_insert_error_filter(request_rec *r)
     ap_add_output_filter(XSF_FILTER_LATE, NULL, r, r->connection);
 }
 
+/*
+ * §10 X-Accel-Expires: mod_cache computes a response's lifetime from its
+ * Cache-Control and Expires, and stores those headers for every later hit;
+ * changing them for mod_cache's sake would change what clients get.  Its
+ * cache_status hook instead runs once the entity is set up and before
+ * mod_cache_disk writes it ("attempting entity save"), with the cache_info
+ * that becomes the stored lifetime: that is set here.  (mod_cache_socache
+ * has written its entry by then: there X-Accel-Expires decides only
+ * whether the response is stored.)
+ */
+static int xsf_cache_status(cache_handle_t *h, request_rec *r, apr_table_t *headers,
+                            ap_cache_status_e status, const char *reason)
+{
+    const xsf_accel_opts_t *opts = ap_get_module_config(r->request_config,
+                                                        &xsendfile_module);
+    cache_info *info;
+
+    (void)headers;
+    (void)reason;
+    if (status != AP_CACHE_MISS || h == NULL || h->cache_obj == NULL || opts == NULL
+        || (opts->expiry != XSF_EXPIRY_AFTER && opts->expiry != XSF_EXPIRY_AT)) {
+        return OK;
+    }
+    info = &h->cache_obj->info;
+    info->expire = opts->expiry == XSF_EXPIRY_AT ? opts->expires : info->date + opts->expires;
+    /* The stored max-age, s-maxage and no-cache would otherwise win over
+     * the expiry time when mod_cache checks freshness (cache_check_freshness). */
+    info->control.max_age_value = -1;
+    info->control.s_maxage_value = -1;
+    info->control.no_cache = 0;
+    return OK;
+}
+
+/*
+ * mod_cache's hooks are not optional hooks: a module that calls
+ * cache_hook_cache_status() directly cannot be loaded without mod_cache.
+ * So the function is looked up where mod_cache is loaded, once per
+ * configuration cycle (httpd forgets every hook on a restart).
+ */
+static void xsf_hook_into_mod_cache(apr_pool_t *pconf, server_rec *s)
+{
+    typedef void xsf_cache_hook_fn(cache_HOOK_cache_status_t *, const char *const *,
+                                   const char *const *, int);
+    apr_dso_handle_t *global;
+    apr_dso_handle_sym_t sym;
+
+    if (ap_find_linked_module("mod_cache.c") == NULL) {
+        return;
+    }
+    if (apr_dso_load(&global, NULL, pconf) != APR_SUCCESS
+        || apr_dso_sym(&sym, global, "cache_hook_cache_status") != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "XSF0021: mod_cache's cache_status hook not found: "
+                     "X-Accel-Expires decides whether a response is stored, "
+                     "not for how long");
+        return;
+    }
+    ((xsf_cache_hook_fn *)sym)(xsf_cache_status, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+/*
+ * §11: the counters' shared memory, one slot per process slot of the
+ * scoreboard plus a spare.  Made once, in the process pool, which outlives
+ * restarts: a graceful restart keeps the totals, and makes no new segment.
+ */
+static void xsf_status_init(server_rec *s)
+{
+    static const char key[] = "xsendfile-counters";
+    apr_pool_t *pool = s->process->pool;
+    apr_shm_t *shm = NULL;
+    int limit = 0;
+
+    apr_pool_userdata_get((void **)&shm, key, pool);
+    if (shm == NULL) {
+        apr_status_t rv;
+
+        ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit);
+        rv = apr_shm_create(&shm, (apr_size_t)(limit + 1) * XSF_SLOT_SIZE, NULL, pool);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                         "XSF0022: no shared memory for the counters: "
+                         "mod_status shows none");
+            return;
+        }
+        memset(apr_shm_baseaddr_get(shm), 0, apr_shm_size_get(shm));
+        apr_pool_userdata_set(shm, key, apr_pool_cleanup_null, pool);
+    }
+    xsf_slots = apr_shm_baseaddr_get(shm);
+    xsf_nslots = (int)(apr_shm_size_get(shm) / XSF_SLOT_SIZE);
+}
+
+static int xsf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s)
+{
+    (void)plog;
+    (void)ptemp;
+    xsf_status_init(s);
+    xsf_hook_into_mod_cache(pconf, s);
+    return OK;
+}
+
+/* Parent: a new child in a slot; one that died mid-stream left its gauge up. */
+static void xsf_child_status(server_rec *s, pid_t pid, ap_generation_t gen, int slot,
+                             mpm_child_status status)
+{
+    (void)s;
+    (void)pid;
+    (void)gen;
+    if (status == MPM_CHILD_STARTED && slot >= 0 && slot < xsf_nslots - 1) {
+        apr_atomic_set32(&xsf_slot(slot)->streams_active, 0);
+    }
+}
+
 static void xsf_child_init(apr_pool_t *pchild, server_rec *s)
 {
     (void)s;
+    xsf_my_slot = NULL;     /* a fork()ed copy of the parent's, found anew */
     xsf_pipe_child_init(pchild);
+}
+
+/* Served files are counted once their bytes are out. */
+static int xsf_log_transaction(request_rec *r)
+{
+    const char *outcome = apr_table_get(r->notes, XSF_NOTE_OUTCOME);
+
+    if (outcome != NULL && strcmp(outcome, "served") == 0) {
+        XSF_COUNT(files, 1);
+        XSF_COUNT(file_bytes, (apr_uint64_t)r->bytes_sent);
+    }
+    return DECLINED;
+}
+
+/*
+ * §11: mod_status's page, with ExtendedStatus On: the slots summed (a
+ * read of each, no lock: totals a request or two apart are fine).
+ */
+static int xsf_status_hook(request_rec *r, int flags)
+{
+    xsf_counters_t sum;
+    apr_uint64_t active = 0;
+    apr_size_t i;
+    int n;
+
+    if (!(flags & AP_STATUS_EXTENDED) || xsf_slots == NULL) {
+        return OK;
+    }
+    memset(&sum, 0, sizeof(sum));
+    for (n = 0; n < xsf_nslots; n++) {
+        xsf_counters_t *c = xsf_slot(n);
+        apr_uint64_t peak = apr_atomic_read64(&c->stream_peak);
+
+        sum.files += apr_atomic_read64(&c->files);
+        sum.file_bytes += apr_atomic_read64(&c->file_bytes);
+        sum.accel_redirects += apr_atomic_read64(&c->accel_redirects);
+        sum.streams += apr_atomic_read64(&c->streams);
+        sum.stream_bytes += apr_atomic_read64(&c->stream_bytes);
+        sum.stream_peak = peak > sum.stream_peak ? peak : sum.stream_peak;
+        active += apr_atomic_read32(&c->streams_active);
+        for (i = 0; i < sizeof(xsf_refusal_ids) / sizeof(xsf_refusal_ids[0]); i++) {
+            sum.by_id[xsf_refusal_ids[i]] += apr_atomic_read64(&c->by_id[xsf_refusal_ids[i]]);
+        }
+    }
+    if (flags & AP_STATUS_SHORT) {
+        ap_rprintf(r, "XSendFileFiles: %" APR_UINT64_T_FMT "\n"
+                   "XSendFileFileBytes: %" APR_UINT64_T_FMT "\n"
+                   "XSendFileAccelRedirects: %" APR_UINT64_T_FMT "\n"
+                   "XSendFileStreams: %" APR_UINT64_T_FMT "\n"
+                   "XSendFileStreamsActive: %" APR_UINT64_T_FMT "\n"
+                   "XSendFileStreamBytes: %" APR_UINT64_T_FMT "\n"
+                   "XSendFileStreamBufferMax: %" APR_UINT64_T_FMT "\n",
+                   sum.files, sum.file_bytes, sum.accel_redirects, sum.streams, active,
+                   sum.stream_bytes, sum.stream_peak);
+        for (i = 0; i < sizeof(xsf_refusal_ids) / sizeof(xsf_refusal_ids[0]); i++) {
+            ap_rprintf(r, "XSendFileRefusedXSF%04d: %" APR_UINT64_T_FMT "\n",
+                       xsf_refusal_ids[i], sum.by_id[xsf_refusal_ids[i]]);
+        }
+        return OK;
+    }
+    ap_rprintf(r, "<hr />\n<h2>mod_xsendfile</h2>\n<table>\n"
+               "<tr><td>files served</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
+               "<tr><td>bytes of files sent</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
+               "<tr><td>X-Accel-Redirects</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
+               "<tr><td>streams</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
+               "<tr><td>streams active</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
+               "<tr><td>bytes streamed</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
+               "<tr><td>largest stream buffer (bytes)</td><td>%" APR_UINT64_T_FMT
+               "</td></tr>\n",
+               sum.files, sum.file_bytes, sum.accel_redirects, sum.streams, active,
+               sum.stream_bytes, sum.stream_peak);
+    for (i = 0; i < sizeof(xsf_refusal_ids) / sizeof(xsf_refusal_ids[0]); i++) {
+        ap_rprintf(r, "<tr><td>refused or aborted, XSF%04d</td><td>%" APR_UINT64_T_FMT
+                   "</td></tr>\n", xsf_refusal_ids[i], sum.by_id[xsf_refusal_ids[i]]);
+    }
+    ap_rputs("</table>\n", r);
+    return OK;
 }
 
 static void xsf_register_hooks(apr_pool_t *p)
@@ -1246,6 +2057,13 @@ static void xsf_register_hooks(apr_pool_t *p)
                                 APR_HOOK_REALLY_LAST);
     ap_hook_fixups(xsf_fixups, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_child_init(xsf_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_register_output_filter(XSF_FILTER_RATE, xsf_rate_filter, NULL, AP_FTYPE_TRANSCODE);
+    ap_register_output_filter(XSF_FILTER_TARGET, xsf_target_filter, NULL,
+                              AP_FTYPE_RESOURCE);
+    ap_hook_post_config(xsf_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_status(xsf_child_status, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(xsf_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, xsf_status_hook, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(xsendfile) = {

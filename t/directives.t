@@ -28,7 +28,9 @@ sub config_test {
 
 my @good = (
     ["XSendFilePath $root", "XSendFilePath $root AllowFileDelete", 'XSendFile On',
-     'XSendFileStreamBuffer 64K', 'XSendFileStreamBuffer 2g', 'XSendFileStreamTimeout 5'],
+     'XSendFileStreamBuffer 64K', 'XSendFileStreamBuffer 2g', 'XSendFileStreamTimeout 5',
+     'XSendFileAnnounce X-Accel-Redirect', 'XSendFileAnnounce off',
+     'XSendFileAccelMapping /srv/files/=/protected/ /srv/b/=/b/'],
 );
 my @bad = (
     ['XSendFilePath relative/dir', qr/XSendFilePath/],
@@ -41,6 +43,10 @@ my @bad = (
     ['XSendFileStreamTimeout 0', qr/XSendFileStreamTimeout: '0'/],
     ['XSendFileStreamTimeout 10s', qr/XSendFileStreamTimeout: '10s'/],
     ['XSendFile maybe', qr/XSendFile/],
+    ['XSendFileAnnounce X-Sendfile-Type', qr/XSendFileAnnounce: 'X-Sendfile-Type' is not On, Off or X-Accel-Redirect/],
+    ['XSendFileAccelMapping srv/files/=/protected/', qr/XSendFileAccelMapping: 'srv\/files\/=\/protected\/' is not/],
+    ['XSendFileAccelMapping /srv/files/', qr/XSendFileAccelMapping: '\/srv\/files\/' is not/],
+    ['XSendFileAccelMapping /srv/files/=protected', qr/XSendFileAccelMapping: .* is not/],
 );
 
 plan tests => 2 + @bad * 2;

@@ -258,6 +258,46 @@ sub raw_trigger {
     is($res->header('X-App-Offloaded'), 'no', 'Symfony, XSendFileAnnounce Off, Range: streamed by PHP');
 }
 
+# ------------------------------------------- Symfony, configured for nginx
+# XSendFileAnnounce X-Accel-Redirect with XSendFileAccelMapping: the same
+# script answers X-Accel-Redirect into /fw-protected/ (Symfony sends the
+# mapped path as is, raw UTF-8 and spaces included), and Apache serves it.
+{
+    my $fw = docroot() . '/files/fw';
+    my $offloaded = sub {
+        my ($res, $what) = @_;
+        is($res->header('X-App-Sendfile-Type'), 'X-Accel-Redirect', "$what: the app was told X-Accel-Redirect");
+        is($res->header('X-App-Offloaded'), 'yes', "$what: the app offloaded (sent no body)");
+    };
+    my $raw = raw_trigger('/fw-php-quiet/symfony.php?name=report.pdf', 'X-Accel-Redirect');
+    is($raw, '', 'Symfony sends no X-Accel-Redirect unless told to (the case under test)');
+    for my $name ('report.pdf', '€ 東京.txt') {
+        my $res = GET '/fw-php-nginx/symfony.php?name=' . qenc($name);
+        is_file($res, $name, "Symfony nginx-style $name");
+        $offloaded->($res, "Symfony nginx-style $name");
+        is($res->header('ETag'), $static{$name}->header('ETag'), "Symfony nginx-style $name: the file's ETag");
+        is($res->header('Content-Type'), 'application/octet-stream', "Symfony nginx-style $name: the app's Content-Type");
+        like($res->header('Content-Disposition') // '', qr/^attachment; filename=download\.bin/,
+             "Symfony nginx-style $name: the app's Content-Disposition");
+    }
+    my $url = '/fw-php-nginx/symfony.php?name=report.pdf';
+    semantics($url, 'report.pdf', 'Symfony nginx-style', $static{'report.pdf'}->header('ETag'), $offloaded);
+
+    # The request headers are the configuration's, never the client's.
+    my $res = GET($url, 'X-Sendfile-Type' => 'X-Sendfile', 'X-Accel-Mapping' => '/=/etc/');
+    is_file($res, 'report.pdf', "Symfony nginx-style, a client's X-Sendfile-Type and X-Accel-Mapping");
+    $offloaded->($res, "Symfony nginx-style, a client's X-Sendfile-Type and X-Accel-Mapping");
+
+    # XSendFileAnnounce X-Accel-Redirect without a mapping: Symfony would
+    # throw (no X-Accel-Mapping), so nothing is announced, and the log says why.
+    my $offset = error_log_size();
+    $res = GET('/fw-php-nomap/symfony.php?name=report.pdf', 'X-Accel-Mapping' => "$fw/=/fw-protected/");
+    is($res->header('X-App-Sendfile-Type'), 'none', 'Symfony, announcement without a mapping: not told');
+    is_streamed($res, 'report.pdf', 'Symfony, announcement without a mapping: streamed by PHP');
+    like(error_log_since($offset), qr/XSF0020: XSendFileAnnounce X-Accel-Redirect without XSendFileAccelMapping/,
+         'Symfony, announcement without a mapping: XSF0020 in the log');
+}
+
 # ------------------------------------------------------------------ Rack
 # Rack::Files behind Rack::Sendfile (X-Sendfile, and X-Accel-Redirect with
 # a mapping), Rack::Handler::CGI.  Rack sends Content-Length: 0.
@@ -306,6 +346,35 @@ sub raw_trigger {
     $res = HEAD $url;
     is($res->code, 200, 'Rack, HEAD (not offloaded): 200');
     is($res->content, '', 'Rack, HEAD: no body');
+}
+
+# ---------------------------------------------- Rack, configured for nginx
+# `use Rack::Sendfile, 'X-Accel-Redirect'` with no mapping of its own reads
+# X-Accel-Mapping from the request, as behind nginx: XSendFileAccelMapping.
+{
+    my $fw = docroot() . '/files/fw';
+    for my $name ('report.pdf', '€ 東京.txt') {
+        my $res = GET '/rack/nginx/' . qenc($name);
+        is_file($res, $name, "Rack nginx-style $name");
+        is($res->header('ETag'), $static{$name}->header('ETag'), "Rack nginx-style $name: the file's ETag (Apache's)");
+        is($res->header('Content-Type'), $name =~ /pdf/ ? 'application/pdf' : 'text/plain',
+           "Rack nginx-style $name: Rack::Files' Content-Type");
+    }
+    my $etag = $static{'report.pdf'}->header('ETag');
+    my $res = GET('/rack/nginx/report.pdf', 'If-None-Match' => $etag);
+    is($res->code, 304, "Rack nginx-style, If-None-Match $etag: 304");
+    no_triggers($res, 'Rack nginx-style, 304');
+    # A client's mapping (into another location, or anywhere) is replaced.
+    $res = GET('/rack/nginx/report.pdf', 'X-Accel-Mapping' => "$fw/=/files/fw/");
+    is_file($res, 'report.pdf', "Rack nginx-style, a client's X-Accel-Mapping");
+    is($res->header('ETag'), $etag, "Rack nginx-style, a client's X-Accel-Mapping: served from /fw-protected/ all the same");
+    # Without XSendFileAccelMapping Rack cannot map, and streams the file itself.
+    $res = GET '/rack-nomap/nginx/report.pdf';
+    is_streamed($res, 'report.pdf', 'Rack nginx-style without XSendFileAccelMapping (the case under test)');
+    ok(!defined $res->header('ETag'), 'Rack nginx-style without XSendFileAccelMapping: not offloaded (no ETag)');
+    # ... and a client cannot supply the mapping there either.
+    $res = GET('/rack-nomap/nginx/report.pdf', 'X-Accel-Mapping' => "$fw/=/fw-protected/");
+    ok(!defined $res->header('ETag'), "Rack nginx-style without XSendFileAccelMapping: a client's mapping is not used");
 }
 
 # The internal location behind the X-Accel-Redirect backends is closed to clients.

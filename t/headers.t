@@ -27,10 +27,16 @@ sub log_since {
 sub no_triggers {
     my ($res, $what) = @_;
     my @leaked = grep { defined $res->header($_) }
-        qw(X-SendFile X-SendFile-Temporary X-SendFile-Encoding X-Accel-Redirect);
+        qw(X-SendFile X-SendFile-Temporary X-SendFile-Encoding X-Accel-Redirect
+           X-Accel-Limit-Rate X-Accel-Buffering X-Accel-Charset X-Accel-Expires);
     ok(!@leaked, "$what: no trigger header reaches the client")
         or diag "leaked: @leaked";
 }
+
+# nginx's companion headers ride along on every response below (SPEC §10):
+# they are trigger headers too, and never reach the client.
+my @accel = (hdr => 'X-Accel-Limit-Rate: 0', hdr => 'X-Accel-Buffering: no',
+             hdr => 'X-Accel-Charset: utf-8', hdr => 'X-Accel-Expires: off');
 
 my @statuses = (
     # backend status, expected status, file as body?
@@ -54,7 +60,7 @@ my @failures = (
     ['a decoded NUL', files_dir() . '/hello.txt%00.pdf', 404, 'XSF0003'],
 );
 
-plan tests => @statuses * 3 + @failures * 10 + 3 * 6 + 28;
+plan tests => @statuses * 3 + @failures * 10 + 3 * 6 + 30;
 
 for my $kind (qw(cgi proxy wsgi)) {
     my $res = GET backend_url($kind, file => $file, ctype => 'application/x-custom',
@@ -74,7 +80,7 @@ for my $kind (qw(cgi proxy wsgi)) {
 
 for my $s (@statuses) {
     my ($status, $code, $body) = @$s;
-    my $res = GET backend_url('cgi', file => $file, status => $status, body => 11);
+    my $res = GET backend_url('cgi', file => $file, status => $status, body => 11, @accel);
     is($res->code, $code, "backend $status: status kept");
     no_triggers($res, "backend $status");
     if ($body) {
@@ -89,7 +95,7 @@ for my $f (@failures) {
     my ($name, $value, $code, $id) = @$f;
     for my $kind (qw(cgi wsgi)) {
         my $offset = log_size();
-        my $url = backend_url($kind, file => $value, body => 20);
+        my $url = backend_url($kind, file => $value, body => 20, @accel);
         my $res = GET $url;
         my $what = "$kind, $name";
         is($res->code, $code, "$what: $code");
@@ -157,6 +163,13 @@ is($res->header('X-Seen-Accel-Mapping'), 'none', "a client's X-Accel-Mapping nev
 is($res->header('X-Seen-Preconditions'), 'HTTP_IF_NONE_MATCH', 'the handler sees If-None-Match');
 $res = GET(backend_url('cgi-noannounce'), 'X-Sendfile-Type' => 'X-Sendfile');
 is($res->header('X-Seen-Sendfile-Type'), 'none', "XSendFileAnnounce Off: no announcement, and not the client's");
+# nginx-style (SPEC §10): the type and the mapping from the configuration.
+$res = GET(backend_url('cgi-announce-accel'), 'X-Sendfile-Type' => 'X-Sendfile',
+           'X-Accel-Mapping' => '/=/etc/');
+is($res->header('X-Seen-Sendfile-Type'), 'X-Accel-Redirect',
+   'XSendFileAnnounce X-Accel-Redirect: the handler is told X-Sendfile-Type: X-Accel-Redirect');
+is($res->header('X-Seen-Accel-Mapping'), files_dir() . '/=/protected-files/, /srv/a/=/a/',
+   "XSendFileAccelMapping: the handler is told the configured pairs, not the client's");
 
 # The handler itself fails after the header was parsed (a malformed CGI
 # header line): httpd sends its own 500, and the trigger header, which CGI

@@ -6,6 +6,7 @@
 #   hdr=N:V     any further header (repeatable)
 #   body=N      N bytes of body, written `chunk` bytes at a time (default 4096)
 #   marker=F    create file F once all but the last body byte are written
+#   pause=S     sleep S seconds after the first piece of the body
 #   pipe=P      create the named pipe P, start a producer writing into it
 #               and answer X-SendFile: P at once (SPEC §8).  The producer:
 #               psize=N bytes (the pattern XSF::Test::stream_sha256 hashes),
@@ -63,6 +64,7 @@ while ($left > 1) {
     my $n = $left - 1 < $chunk ? $left - 1 : $chunk;
     print substr($piece, 0, $n);
     $left -= $n;
+    sleep delete $q{pause} if $q{pause};
 }
 if (defined $q{marker}) {
     open my $fh, '>', $q{marker} or die "marker $q{marker}: $!";

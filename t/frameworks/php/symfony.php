@@ -30,5 +30,6 @@ $response->prepare($request);
 
 // Not part of the recipe: what the application saw and did, for the test.
 $response->headers->set('X-App-Sendfile-Type', $request->headers->get('X-Sendfile-Type', 'none'));
-$response->headers->set('X-App-Offloaded', $response->headers->has('X-Sendfile') ? 'yes' : 'no');
+$response->headers->set('X-App-Offloaded', $response->headers->has('X-Sendfile')
+                        || $response->headers->has('X-Accel-Redirect') ? 'yes' : 'no');
 $response->send();

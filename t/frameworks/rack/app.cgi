@@ -9,6 +9,9 @@
 # header, so the variation is configured here, as Rack documents:
 #   /x/<name>      use Rack::Sendfile, 'X-Sendfile'
 #   /accel/<name>  use Rack::Sendfile, 'X-Accel-Redirect', [[root, '/fw-protected/']]
+#   /nginx/<name>  use Rack::Sendfile, 'X-Accel-Redirect', as an app behind
+#                  nginx has it: the mapping comes from the X-Accel-Mapping
+#                  request header (XSendFileAccelMapping)
 require 'rack'
 
 files = File.join(ENV.fetch('DOCUMENT_ROOT'), 'files', 'fw')
@@ -20,6 +23,10 @@ app = Rack::Builder.new do
   end
   map '/accel' do
     use Rack::Sendfile, 'X-Accel-Redirect', [[Regexp.escape("#{files}/"), '/fw-protected/']]
+    run Rack::Files.new(files)
+  end
+  map '/nginx' do
+    use Rack::Sendfile, 'X-Accel-Redirect'
     run Rack::Files.new(files)
   end
 end

@@ -17,7 +17,8 @@ our @EXPORT = qw(docroot files_dir make_file backend_url qenc
                  raw_request raw_exchange read_response file_bytes
                  header_list stream_sha256 port
                  httpd_children open_descriptors error_log_size error_log_since
-                 start_httpd stop_httpd free_port start_php_fcgi);
+                 start_httpd stop_httpd httpd_pid free_port start_php_fcgi
+                 module_dir timed_get cgi_app_conf asis_conf);
 
 sub docroot { Apache::Test::vars('documentroot') }
 sub files_dir { docroot() . '/files' }
@@ -143,9 +144,14 @@ sub free_port {
     return $port;
 }
 
+my @started;
+
 # Start httpd -X with the suite's modules (t/base-httpd.conf), the module
-# under test and $o{conf}; $o{shell_prefix} runs first (e.g. "ulimit -n 64").
-# Returns {pid, port, dir, error_log}; stop it with stop_httpd().
+# under test and $o{conf}; $o{shell_prefix} runs first (e.g. "ulimit -n 64"),
+# $o{wrapper} is a command httpd runs under (e.g. strace); $o{processes}
+# starts the MPM's parent and children instead of one process (for
+# graceful restarts and per-child state).  Returns {pid, port, dir,
+# error_log}; stop it with stop_httpd().
 sub start_httpd {
     my (%o) = @_;
     my $t = Apache::Test::vars('t_dir');
@@ -172,23 +178,45 @@ $o{conf}
 CONF
     close $fh;
     my $httpd = Apache::Test::vars('httpd');
+    my $mode = $o{processes} ? '-DFOREGROUND' : '-X';
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        exec('sh', '-c', ($o{shell_prefix} // ':') . '; exec "$0" -X -d "$1" -f "$1/httpd.conf"',
-             $httpd, $dir) or POSIX::_exit(127);
+        exec('sh', '-c', ($o{shell_prefix} // ':') . '; exec ' . ($o{wrapper} // '')
+             . qq{ "\$0" $mode -d "\$1" -f "\$1/httpd.conf"}, $httpd, $dir)
+            or POSIX::_exit(127);
     }
     require IO::Socket::INET;
     for (1 .. 100) {
         last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
         select undef, undef, undef, 0.1;
     }
-    return { pid => $pid, port => $port, dir => $dir, error_log => "$dir/error_log" };
+    my $h = { pid => $pid, port => $port, dir => $dir, error_log => "$dir/error_log",
+              wrapped => defined $o{wrapper} };
+    push @started, $h;
+    return $h;
+}
+
+# httpd's own process id (under a wrapper, $h->{pid} is the wrapper's).
+sub httpd_pid {
+    my $h = shift;
+    open my $fh, '<', "$h->{dir}/httpd.pid" or return $h->{pid};
+    chomp(my $pid = <$fh> // '');
+    return $pid =~ /^\d+$/ ? $pid : $h->{pid};
 }
 
 sub stop_httpd {
     my $h = shift;
-    kill 'TERM', $h->{pid};
+    return if $h->{stopped}++;
+    # A wrapper would only pass the signal on, or detach and leave httpd running.
+    kill 'TERM', $h->{wrapped} ? httpd_pid($h) : $h->{pid};
     waitpid $h->{pid}, 0;
+}
+
+# A test that dies leaves no httpd behind (it would hold the test's output
+# open, and the harness would wait for it).
+END {
+    local $?;
+    stop_httpd($_) for @started;
 }
 
 # php-cgi as a FastCGI server on the socket extra.conf.in's fcgi/ handler
@@ -212,6 +240,53 @@ sub start_php_fcgi {
     return -S $sock;
 }
 END { if ($php_pid) { kill 'TERM', $php_pid; waitpid $php_pid, 0 } }
+
+# Configuration lines for start_httpd(): the suite's CGI scripts under
+# /app/ with XSendFile On (cgid's socket in $dir) and @more in that
+# <Location>; a directory of .asis files under $url with XSendFile On.
+sub cgi_app_conf {
+    my ($dir, @more) = @_;
+    my $cgi = Apache::Test::vars('serverroot') . '/cgi-bin';
+    return join "\n", "ScriptSock $dir/cgid.sock", "ScriptAlias /app/ $cgi/",
+        "<Directory $cgi>", '    Options +ExecCGI', '    Require all granted', '</Directory>',
+        '<Location /app/>', '    XSendFile On', (map { "    $_" } @more), '</Location>', '';
+}
+
+sub asis_conf {
+    my ($url, $dir) = @_;
+    return join "\n", "Alias $url $dir/", "<Directory $dir>", '    Require all granted',
+        '    AddHandler send-as-is asis', '    XSendFile On', '</Directory>', '';
+}
+
+# The directory of httpd's modules, as t/base-httpd.conf loads them from.
+sub module_dir {
+    my ($line) = file_bytes(Apache::Test::vars('serverroot') . '/base-httpd.conf') =~ /^(LoadModule .*)$/m;
+    my ($dir) = $line =~ m{ (\S+)/mod_[^/]+\.so$};
+    return $dir;
+}
+
+# GET $path on 127.0.0.1:$port on a connection of its own, timed from
+# sending the request to the last byte.  Returns (seconds, the response as
+# read_response() gives it, seconds until the first body byte).
+sub timed_get {
+    my ($port, $path, %h) = @_;
+    require IO::Socket::INET;
+    require Time::HiRes;
+    my $sock = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") or die "connect: $!";
+    binmode $sock;
+    my $t0 = Time::HiRes::time();
+    print $sock raw_request($path, Connection => 'close', %h);
+    my ($buf, $first) = ('', undef);
+    while (sysread($sock, my $chunk, 1 << 20)) {
+        $buf .= $chunk;
+        $first //= Time::HiRes::time() - $t0 if $buf =~ /\r\n\r\n./s;
+    }
+    my $elapsed = Time::HiRes::time() - $t0;
+    close $sock;
+    my $copy = $buf;
+    open my $fh, '<', \$copy;
+    return ($elapsed, read_response($fh, \$buf, ($h{method} // '') eq 'HEAD'), $first);
+}
 
 sub error_log_size { -s (Apache::Test::vars('t_logs') . '/error_log') // 0 }
 
