@@ -47,16 +47,16 @@
 module AP_MODULE_DECLARE_DATA xsendfile_module;
 
 /* Response headers a backend uses to hand a response over (§2). */
-#define XSF_HDR_FILE        "X-SendFile"
-#define XSF_HDR_TEMPORARY   "X-SendFile-Temporary"
-#define XSF_HDR_ENCODING    "X-SendFile-Encoding"
-#define XSF_HDR_ACCEL       "X-Accel-Redirect"
+#define XSF_HDR_FILE      "X-SendFile"
+#define XSF_HDR_TEMPORARY "X-SendFile-Temporary"
+#define XSF_HDR_ENCODING  "X-SendFile-Encoding"
+#define XSF_HDR_ACCEL     "X-Accel-Redirect"
 
 /* nginx's companion headers (§10): how to send what a trigger names. */
-#define XSF_HDR_LIMIT_RATE  "X-Accel-Limit-Rate"
-#define XSF_HDR_BUFFERING   "X-Accel-Buffering"
-#define XSF_HDR_CHARSET     "X-Accel-Charset"
-#define XSF_HDR_EXPIRES     "X-Accel-Expires"
+#define XSF_HDR_LIMIT_RATE "X-Accel-Limit-Rate"
+#define XSF_HDR_BUFFERING  "X-Accel-Buffering"
+#define XSF_HDR_CHARSET    "X-Accel-Charset"
+#define XSF_HDR_EXPIRES    "X-Accel-Expires"
 
 /* r->notes for LogFormat's %{...}n (§11). */
 #define XSF_NOTE_FILE     "xsendfile-file"
@@ -76,9 +76,8 @@ module AP_MODULE_DECLARE_DATA xsendfile_module;
  * redirected request; mod_proxy's and mod_wsgi's are in headers_out, which
  * it does not.
  */
-static const char *const xsf_accel_kept_headers[] = {
-    "Content-Disposition", "Set-Cookie", "Cache-Control", "Expires", NULL
-};
+static const char *const xsf_accel_kept_headers[] = { "Content-Disposition", "Set-Cookie",
+                                                      "Cache-Control", "Expires", NULL };
 
 /* Set in r->notes while httpd builds its own error response. */
 #define XSF_NOTE_ERROR_RESPONSE "xsendfile-error-response"
@@ -101,7 +100,7 @@ static const char *const xsf_accel_kept_headers[] = {
 
 /* Most bytes handed to the chain in one pass while streaming. */
 #define XSF_STREAM_PASS_MAX (1024 * 1024)
-#define XSF_STREAM_IOV 16
+#define XSF_STREAM_IOV      16
 
 /*
  * The defaults of §1, each written here once.  The directive help texts
@@ -119,23 +118,23 @@ static const char *const xsf_accel_kept_headers[] = {
 #define XSF_DEFAULT_STREAM_TIMEOUT_SEC   60
 #define XSF_MIN_STREAM_BUFFER_KIB        64
 #define XSF_MAX_STREAM_TIMEOUT_SEC       86400
-#define XSF_DEFAULT_ACCEL_MAPPING        NULL    /* no X-Accel-Mapping header */
+#define XSF_DEFAULT_ACCEL_MAPPING        NULL /* no X-Accel-Mapping header */
 
 /* XSendFileAnnounce: the X-Sendfile-Type a handler is told, if any. */
 #define XSF_ANNOUNCE_OFF      0
-#define XSF_ANNOUNCE_SENDFILE 1     /* On */
-#define XSF_ANNOUNCE_ACCEL    2     /* X-Accel-Redirect */
+#define XSF_ANNOUNCE_SENDFILE 1 /* On */
+#define XSF_ANNOUNCE_ACCEL    2 /* X-Accel-Redirect */
 
-#define XSF_STR_(x) #x
-#define XSF_STR(x) XSF_STR_(x)
+#define XSF_STR_(x)   #x
+#define XSF_STR(x)    XSF_STR_(x)
 /* "On" or "Off" for a flag's default, at compile time */
-#define XSF_ONOFF_0 "Off"
-#define XSF_ONOFF_1 "On"
+#define XSF_ONOFF_0   "Off"
+#define XSF_ONOFF_1   "On"
 #define XSF_ONOFF_(x) XSF_ONOFF_##x
-#define XSF_ONOFF(x) XSF_ONOFF_(x)
+#define XSF_ONOFF(x)  XSF_ONOFF_(x)
 
 /* A directive not set in a scope: the enclosing scope's value, or the default. */
-#define XSF_UNSET (-1)
+#define XSF_UNSET       (-1)
 #define XSF_OR(v, dflt) ((v) == XSF_UNSET ? (dflt) : (v))
 
 /* ------------------------------------------------------------------------
@@ -155,13 +154,13 @@ typedef struct xsf_dir_conf {
     int ignore_etag;
     int ignore_last_modified;
     int follow_symlinks;
-    int announce;                       /* XSF_ANNOUNCE_* */
-    int internal;                       /* XSendFileInternal */
-    apr_off_t stream_buffer;            /* bytes */
+    int announce;            /* XSF_ANNOUNCE_* */
+    int internal;            /* XSendFileInternal */
+    apr_off_t stream_buffer; /* bytes */
     apr_interval_time_t stream_timeout;
-    int from_htaccess;                  /* a limit above was set in .htaccess */
-    const char *accel_mapping;          /* X-Accel-Mapping's value; NULL: unset */
-    apr_array_header_t *roots;          /* of xsf_root_t, parents' first */
+    int from_htaccess;         /* a limit above was set in .htaccess */
+    const char *accel_mapping; /* X-Accel-Mapping's value; NULL: unset */
+    apr_array_header_t *roots; /* of xsf_root_t, parents' first */
 } xsf_dir_conf;
 
 /* The configuration of one request, every default applied. */
@@ -186,17 +185,15 @@ static void xsf_settings_get(const request_rec *r, xsf_settings_t *s)
     s->enabled = XSF_OR(conf->enabled, XSF_DEFAULT_ENABLED);
     s->unescape = XSF_OR(conf->unescape, XSF_DEFAULT_UNESCAPE);
     s->ignore_etag = XSF_OR(conf->ignore_etag, XSF_DEFAULT_IGNORE_ETAG);
-    s->ignore_last_modified = XSF_OR(conf->ignore_last_modified,
-                                     XSF_DEFAULT_IGNORE_LAST_MODIFIED);
+    s->ignore_last_modified = XSF_OR(conf->ignore_last_modified, XSF_DEFAULT_IGNORE_LAST_MODIFIED);
     s->follow_symlinks = XSF_OR(conf->follow_symlinks, XSF_DEFAULT_FOLLOW_SYMLINKS);
     s->announce = XSF_OR(conf->announce, XSF_DEFAULT_ANNOUNCE);
     s->internal = XSF_OR(conf->internal, XSF_DEFAULT_INTERNAL);
-    s->stream_buffer = XSF_OR(conf->stream_buffer,
-                              (apr_off_t)XSF_DEFAULT_STREAM_BUFFER_MIB << 20);
-    s->stream_timeout = XSF_OR(conf->stream_timeout,
-                               apr_time_from_sec(XSF_DEFAULT_STREAM_TIMEOUT_SEC));
-    s->accel_mapping = conf->accel_mapping != NULL ? conf->accel_mapping
-                                                   : XSF_DEFAULT_ACCEL_MAPPING;
+    s->stream_buffer = XSF_OR(conf->stream_buffer, (apr_off_t)XSF_DEFAULT_STREAM_BUFFER_MIB << 20);
+    s->stream_timeout =
+        XSF_OR(conf->stream_timeout, apr_time_from_sec(XSF_DEFAULT_STREAM_TIMEOUT_SEC));
+    s->accel_mapping =
+        conf->accel_mapping != NULL ? conf->accel_mapping : XSF_DEFAULT_ACCEL_MAPPING;
     s->roots = conf->roots;
 }
 
@@ -227,8 +224,8 @@ static void *xsf_create_dir_conf(apr_pool_t *p, char *dir)
  * lets an admin choose which directives .htaccess may use at all).
  */
 #define XSF_TIGHTEN(field, dflt, stricter) \
-    (conf->field = add->field == XSF_UNSET ? base->field \
-                   : stricter(XSF_OR(base->field, dflt), add->field))
+    (conf->field =                         \
+         add->field == XSF_UNSET ? base->field : stricter(XSF_OR(base->field, dflt), add->field))
 #define XSF_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 static void *xsf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
@@ -246,8 +243,7 @@ static void *xsf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     if (add->from_htaccess) {
         XSF_TIGHTEN(follow_symlinks, XSF_DEFAULT_FOLLOW_SYMLINKS, XSF_MIN);
         XSF_TIGHTEN(stream_buffer, (apr_off_t)XSF_DEFAULT_STREAM_BUFFER_MIB << 20, XSF_MIN);
-        XSF_TIGHTEN(stream_timeout, apr_time_from_sec(XSF_DEFAULT_STREAM_TIMEOUT_SEC),
-                    XSF_MIN);
+        XSF_TIGHTEN(stream_timeout, apr_time_from_sec(XSF_DEFAULT_STREAM_TIMEOUT_SEC), XSF_MIN);
     }
     else {
         XSF_MERGE(follow_symlinks);
@@ -255,8 +251,7 @@ static void *xsf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
         XSF_MERGE(stream_timeout);
     }
     conf->from_htaccess = base->from_htaccess || add->from_htaccess;
-    conf->accel_mapping = add->accel_mapping != NULL ? add->accel_mapping
-                                                     : base->accel_mapping;
+    conf->accel_mapping = add->accel_mapping != NULL ? add->accel_mapping : base->accel_mapping;
     /* Roots accumulate: a scope adds to what encloses it, never replaces. */
     conf->roots = apr_array_append(p, base->roots, add->roots);
     return conf;
@@ -266,16 +261,17 @@ static void *xsf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
  * Directive handlers
  * ------------------------------------------------------------------------ */
 
-static const char *xsf_cmd_path(cmd_parms *cmd, void *dirconf,
-                                const char *path, const char *option)
+static const char *xsf_cmd_path(cmd_parms *cmd, void *dirconf, const char *path, const char *option)
 {
     xsf_dir_conf *conf = dirconf;
     xsf_root_t root;
     const char *err;
 
     if (option != NULL && strcasecmp(option, "AllowFileDelete") != 0) {
-        return apr_psprintf(cmd->pool, "XSendFilePath: unknown option '%s' "
-                            "(only AllowFileDelete is known)", option);
+        return apr_psprintf(cmd->pool,
+                            "XSendFilePath: unknown option '%s' "
+                            "(only AllowFileDelete is known)",
+                            option);
     }
     /* Opened now, while the configuration is read: the root is the
      * directory standing at this name at start-up (§4). */
@@ -306,8 +302,7 @@ static const char *xsf_cmd_follow_symlinks(cmd_parms *cmd, void *dirconf, int on
 }
 
 /* XSendFileStreamBuffer <bytes>[K|M|G] */
-static const char *xsf_cmd_stream_buffer(cmd_parms *cmd, void *dirconf,
-                                         const char *arg)
+static const char *xsf_cmd_stream_buffer(cmd_parms *cmd, void *dirconf, const char *arg)
 {
     xsf_dir_conf *conf = dirconf;
     char *end;
@@ -316,15 +311,20 @@ static const char *xsf_cmd_stream_buffer(cmd_parms *cmd, void *dirconf,
 
     switch (*end) {
     case '\0': shift = 0; break;
-    case 'k': case 'K': shift = 10; break;
-    case 'm': case 'M': shift = 20; break;
-    case 'g': case 'G': shift = 30; break;
+    case 'k':
+    case 'K': shift = 10; break;
+    case 'm':
+    case 'M': shift = 20; break;
+    case 'g':
+    case 'G': shift = 30; break;
     default: shift = -1; break;
     }
     if (end == arg || n <= 0 || shift < 0 || (shift > 0 && end[1] != '\0')
         || n > (APR_INT64_MAX >> shift)) {
-        return apr_psprintf(cmd->pool, "XSendFileStreamBuffer: '%s' is not a "
-                            "size (bytes, or a number with K, M or G)", arg);
+        return apr_psprintf(cmd->pool,
+                            "XSendFileStreamBuffer: '%s' is not a "
+                            "size (bytes, or a number with K, M or G)",
+                            arg);
     }
     n <<= shift;
     if (n < ((apr_int64_t)XSF_MIN_STREAM_BUFFER_KIB << 10)) {
@@ -336,17 +336,17 @@ static const char *xsf_cmd_stream_buffer(cmd_parms *cmd, void *dirconf,
 }
 
 /* XSendFileStreamTimeout <seconds> */
-static const char *xsf_cmd_stream_timeout(cmd_parms *cmd, void *dirconf,
-                                          const char *arg)
+static const char *xsf_cmd_stream_timeout(cmd_parms *cmd, void *dirconf, const char *arg)
 {
     xsf_dir_conf *conf = dirconf;
     char *end;
     apr_int64_t seconds = apr_strtoi64(arg, &end, 10);
 
     if (end == arg || *end != '\0' || seconds <= 0 || seconds > XSF_MAX_STREAM_TIMEOUT_SEC) {
-        return apr_psprintf(cmd->pool, "XSendFileStreamTimeout: '%s' is not a "
-                            "number of seconds from 1 to "
-                            XSF_STR(XSF_MAX_STREAM_TIMEOUT_SEC), arg);
+        return apr_psprintf(cmd->pool,
+                            "XSendFileStreamTimeout: '%s' is not a "
+                            "number of seconds from 1 to " XSF_STR(XSF_MAX_STREAM_TIMEOUT_SEC),
+                            arg);
     }
     conf->stream_timeout = apr_time_from_sec(seconds);
     xsf_note_htaccess(cmd, conf);
@@ -368,8 +368,10 @@ static const char *xsf_cmd_announce(cmd_parms *cmd, void *dirconf, const char *a
         conf->announce = XSF_ANNOUNCE_ACCEL;
     }
     else {
-        return apr_psprintf(cmd->pool, "XSendFileAnnounce: '%s' is not On, Off "
-                            "or X-Accel-Redirect", arg);
+        return apr_psprintf(cmd->pool,
+                            "XSendFileAnnounce: '%s' is not On, Off "
+                            "or X-Accel-Redirect",
+                            arg);
     }
     return NULL;
 }
@@ -388,58 +390,58 @@ static const char *xsf_cmd_accel_mapping(cmd_parms *cmd, void *dirconf, const ch
 
     if (arg[0] != '/' || eq == NULL || eq[1] != '/' || strchr(arg, ',') != NULL
         || strpbrk(arg, " \t") != NULL) {
-        return apr_psprintf(cmd->pool, "XSendFileAccelMapping: '%s' is not "
-                            "/file/system/path/=/uri/prefix/", arg);
+        return apr_psprintf(cmd->pool,
+                            "XSendFileAccelMapping: '%s' is not "
+                            "/file/system/path/=/uri/prefix/",
+                            arg);
     }
-    conf->accel_mapping = conf->accel_mapping == NULL ? arg
-                          : apr_pstrcat(cmd->pool, conf->accel_mapping, ", ", arg, NULL);
+    conf->accel_mapping = conf->accel_mapping == NULL
+                              ? arg
+                              : apr_pstrcat(cmd->pool, conf->accel_mapping, ", ", arg, NULL);
     return NULL;
 }
 
 #define XSF_FLAG_CMD(name, field, scope, help) \
-    AP_INIT_FLAG(name, ap_set_flag_slot, \
-                 (void *)APR_OFFSETOF(xsf_dir_conf, field), scope, help)
-#define XSF_ANYWHERE (RSRC_CONF | ACCESS_CONF | OR_FILEINFO)
+    AP_INIT_FLAG(name, ap_set_flag_slot, (void *)APR_OFFSETOF(xsf_dir_conf, field), scope, help)
+#define XSF_ANYWHERE           (RSRC_CONF | ACCESS_CONF | OR_FILEINFO)
 #define XSF_DEFAULT_HELP(flag) " (default " XSF_ONOFF(flag) ")"
 
 static const command_rec xsf_cmds[] = {
     XSF_FLAG_CMD("XSendFile", enabled, XSF_ANYWHERE,
-                 "On: serve the file named by a response's X-SendFile header"
-                 XSF_DEFAULT_HELP(XSF_DEFAULT_ENABLED)),
+                 "On: serve the file named by a response's X-SendFile header" XSF_DEFAULT_HELP(
+                     XSF_DEFAULT_ENABLED)),
     AP_INIT_TAKE12("XSendFilePath", xsf_cmd_path, NULL, RSRC_CONF | ACCESS_CONF,
                    "a directory files may be served from; "
                    "optional AllowFileDelete permits X-SendFile-Temporary"),
     XSF_FLAG_CMD("XSendFileUnescape", unescape, XSF_ANYWHERE,
-                 "On: percent-decode the header value"
-                 XSF_DEFAULT_HELP(XSF_DEFAULT_UNESCAPE)),
+                 "On: percent-decode the header value" XSF_DEFAULT_HELP(XSF_DEFAULT_UNESCAPE)),
     XSF_FLAG_CMD("XSendFileIgnoreEtag", ignore_etag, XSF_ANYWHERE,
-                 "On: replace a backend's ETag with the served file's"
-                 XSF_DEFAULT_HELP(XSF_DEFAULT_IGNORE_ETAG)),
+                 "On: replace a backend's ETag with the served file's" XSF_DEFAULT_HELP(
+                     XSF_DEFAULT_IGNORE_ETAG)),
     XSF_FLAG_CMD("XSendFileIgnoreLastModified", ignore_last_modified, XSF_ANYWHERE,
-                 "On: replace a backend's Last-Modified with the file's mtime"
-                 XSF_DEFAULT_HELP(XSF_DEFAULT_IGNORE_LAST_MODIFIED)),
+                 "On: replace a backend's Last-Modified with the file's mtime" XSF_DEFAULT_HELP(
+                     XSF_DEFAULT_IGNORE_LAST_MODIFIED)),
     AP_INIT_FLAG("XSendFileFollowSymlinks", xsf_cmd_follow_symlinks, NULL, XSF_ANYWHERE,
                  "On: follow symlinks that stay inside a root; a .htaccess "
                  "can only turn this Off" XSF_DEFAULT_HELP(XSF_DEFAULT_FOLLOW_SYMLINKS)),
     AP_INIT_TAKE1("XSendFileAnnounce", xsf_cmd_announce, NULL, XSF_ANYWHERE,
                   "On: tell the handler X-Sendfile-Type: X-Sendfile; X-Accel-Redirect: "
                   "X-Sendfile-Type: X-Accel-Redirect" XSF_DEFAULT_HELP(XSF_DEFAULT_ANNOUNCE)),
-    AP_INIT_ITERATE("XSendFileAccelMapping", xsf_cmd_accel_mapping, NULL,
-                    RSRC_CONF | ACCESS_CONF,
+    AP_INIT_ITERATE("XSendFileAccelMapping", xsf_cmd_accel_mapping, NULL, RSRC_CONF | ACCESS_CONF,
                     "/file/system/path/=/uri/prefix/ pairs the handler is told in "
                     "X-Accel-Mapping (default none)"),
     XSF_FLAG_CMD("XSendFileInternal", internal, ACCESS_CONF,
-                 "On: 404 to clients; reachable only through X-Accel-Redirect"
-                 XSF_DEFAULT_HELP(XSF_DEFAULT_INTERNAL)),
+                 "On: 404 to clients; reachable only through X-Accel-Redirect" XSF_DEFAULT_HELP(
+                     XSF_DEFAULT_INTERNAL)),
     AP_INIT_TAKE1("XSendFileStreamBuffer", xsf_cmd_stream_buffer, NULL, XSF_ANYWHERE,
-                  "bytes a streamed named pipe may buffer (default "
-                  XSF_STR(XSF_DEFAULT_STREAM_BUFFER_MIB) "M; a .htaccess can only "
-                  "lower it)"),
+                  "bytes a streamed named pipe may buffer (default " XSF_STR(
+                      XSF_DEFAULT_STREAM_BUFFER_MIB) "M; a .htaccess can only "
+                                                     "lower it)"),
     AP_INIT_TAKE1("XSendFileStreamTimeout", xsf_cmd_stream_timeout, NULL, XSF_ANYWHERE,
-                  "seconds a streamed named pipe may stay silent (default "
-                  XSF_STR(XSF_DEFAULT_STREAM_TIMEOUT_SEC) "; a .htaccess can only "
-                  "lower it)"),
-    {NULL}
+                  "seconds a streamed named pipe may stay silent (default " XSF_STR(
+                      XSF_DEFAULT_STREAM_TIMEOUT_SEC) "; a .htaccess can only "
+                                                      "lower it)"),
+    { NULL }
 };
 
 /* ------------------------------------------------------------------------
@@ -458,12 +460,12 @@ static const command_rec xsf_cmds[] = {
  * that cannot find its own; the atomics keep that correct too.
  */
 typedef struct xsf_counters {
-    apr_uint64_t files;              /* responses served from a file */
-    apr_uint64_t file_bytes;         /* their body bytes sent */
+    apr_uint64_t files;      /* responses served from a file */
+    apr_uint64_t file_bytes; /* their body bytes sent */
     apr_uint64_t accel_redirects;
-    apr_uint64_t streams;            /* named pipes streamed (started) */
-    apr_uint64_t stream_bytes;       /* bytes taken from them */
-    apr_uint64_t stream_peak;        /* the most one stream held in memory */
+    apr_uint64_t streams;      /* named pipes streamed (started) */
+    apr_uint64_t stream_bytes; /* bytes taken from them */
+    apr_uint64_t stream_peak;  /* the most one stream held in memory */
     apr_uint64_t by_id[XSF_LAST_COUNTED_ID + 1];
     apr_uint32_t streams_active;
 } xsf_counters_t;
@@ -474,9 +476,9 @@ typedef struct xsf_counters {
 /* The ids of the messages that end a request unserved, as mod_status lists them. */
 static const int xsf_refusal_ids[] = { 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 14, 16, 17, 18 };
 
-static char *xsf_slots;              /* the segment; NULL: no counters */
-static int xsf_nslots;               /* process slots (the last one is the spare) */
-static volatile void *xsf_my_slot;   /* this child's, once found */
+static char *xsf_slots;            /* the segment; NULL: no counters */
+static int xsf_nslots;             /* process slots (the last one is the spare) */
+static volatile void *xsf_my_slot; /* this child's, once found */
 
 static xsf_counters_t *xsf_slot(int i)
 {
@@ -490,7 +492,7 @@ static xsf_counters_t *xsf_slot(int i)
  */
 static xsf_counters_t *xsf_counters(void)
 {
-    xsf_counters_t *mine = apr_atomic_casptr(&xsf_my_slot, NULL, NULL);   /* a read */
+    xsf_counters_t *mine = apr_atomic_casptr(&xsf_my_slot, NULL, NULL); /* a read */
     pid_t pid;
     int i;
 
@@ -509,11 +511,12 @@ static xsf_counters_t *xsf_counters(void)
     return xsf_slot(xsf_nslots - 1);
 }
 
-#define XSF_COUNT(field, n) do { \
-        xsf_counters_t *c_ = xsf_counters(); \
-        if (c_ != NULL) { \
+#define XSF_COUNT(field, n)                    \
+    do {                                       \
+        xsf_counters_t *c_ = xsf_counters();   \
+        if (c_ != NULL) {                      \
             apr_atomic_add64(&c_->field, (n)); \
-        } \
+        }                                      \
     } while (0)
 
 static void xsf_note_outcome(request_rec *r, const char *outcome)
@@ -585,7 +588,8 @@ static void xsf_set_offload_headers(request_rec *r, const xsf_settings_t *s)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "XSF0020: XSendFileAnnounce X-Accel-Redirect without "
                       "XSendFileAccelMapping in scope for %s: nothing announced; "
-                      "add 'XSendFileAccelMapping /dir/=/internal-location/'", r->uri);
+                      "add 'XSendFileAccelMapping /dir/=/internal-location/'",
+                      r->uri);
     }
     else if (s->announce == XSF_ANNOUNCE_ACCEL) {
         apr_table_setn(r->headers_in, "X-Sendfile-Type", "X-Accel-Redirect");
@@ -597,24 +601,24 @@ static void xsf_set_offload_headers(request_rec *r, const xsf_settings_t *s)
  * ------------------------------------------------------------------------ */
 
 typedef enum xsf_state {
-    XSF_COLLECT,     /* dropping the backend's body until its EOS */
-    XSF_PASS,        /* our response is out; pass anything else on */
-    XSF_DISCARD      /* our response is out; drop the rest of the backend's */
+    XSF_COLLECT, /* dropping the backend's body until its EOS */
+    XSF_PASS,    /* our response is out; pass anything else on */
+    XSF_DISCARD  /* our response is out; drop the rest of the backend's */
 } xsf_state_t;
 
 /* What the backend's status makes of the response (§5). */
 typedef enum xsf_shape {
-    XSF_SHAPE_FILE,      /* 200 or 206: the file, with full HTTP semantics */
-    XSF_SHAPE_BODY,      /* another status: the file as its body, status kept */
-    XSF_SHAPE_NO_BODY    /* 204 or 304: the trigger header is only stripped */
+    XSF_SHAPE_FILE,   /* 200 or 206: the file, with full HTTP semantics */
+    XSF_SHAPE_BODY,   /* another status: the file as its body, status kept */
+    XSF_SHAPE_NO_BODY /* 204 or 304: the trigger header is only stripped */
 } xsf_shape_t;
 
 /* X-Accel-Expires: what mod_cache may do with the response (§10). */
 typedef enum xsf_expiry {
-    XSF_EXPIRY_BACKEND,      /* no X-Accel-Expires: the backend's headers decide (§5) */
-    XSF_EXPIRY_NEVER,        /* off, 0 or a time gone by: never stored */
-    XSF_EXPIRY_AFTER,        /* stored, fresh for `expires` after its Date */
-    XSF_EXPIRY_AT            /* stored, fresh until the time `expires` */
+    XSF_EXPIRY_BACKEND, /* no X-Accel-Expires: the backend's headers decide (§5) */
+    XSF_EXPIRY_NEVER,   /* off, 0 or a time gone by: never stored */
+    XSF_EXPIRY_AFTER,   /* stored, fresh for `expires` after its Date */
+    XSF_EXPIRY_AT       /* stored, fresh until the time `expires` */
 } xsf_expiry_t;
 
 /*
@@ -623,22 +627,22 @@ typedef enum xsf_expiry {
  * mod_cache's hook (xsf_cache_status) find it.
  */
 typedef struct xsf_accel_opts {
-    apr_off_t limit_rate;    /* bytes per second; 0: unlimited */
-    int buffering;           /* 0: X-Accel-Buffering: no */
-    const char *charset;     /* NULL: the type stays as it is */
+    apr_off_t limit_rate; /* bytes per second; 0: unlimited */
+    int buffering;        /* 0: X-Accel-Buffering: no */
+    const char *charset;  /* NULL: the type stays as it is */
     xsf_expiry_t expiry;
-    apr_time_t expires;      /* an interval (AFTER) or a time (AT) */
+    apr_time_t expires; /* an interval (AFTER) or a time (AT) */
 } xsf_accel_opts_t;
 
 typedef struct xsf_ctx {
     xsf_state_t state;
-    const char *value;           /* the trigger header's value */
-    int temporary;               /* X-SendFile-Temporary */
-    int value_is_encoded;        /* X-SendFile-Encoding: url */
-    int accel;                   /* X-Accel-Redirect: value is a URI (§7) */
+    const char *value;    /* the trigger header's value */
+    int temporary;        /* X-SendFile-Temporary */
+    int value_is_encoded; /* X-SendFile-Encoding: url */
+    int accel;            /* X-Accel-Redirect: value is a URI (§7) */
     xsf_shape_t shape;
     int backend_status;
-    int backend_body;            /* the backend sent body bytes */
+    int backend_body; /* the backend sent body bytes */
     const char *backend_etag;
     const char *backend_last_modified;
     const xsf_accel_opts_t *opts;
@@ -662,8 +666,7 @@ static void xsf_unset_header(request_rec *r, const char *name)
 
 static int xsf_has_trigger(const request_rec *r)
 {
-    return xsf_get_header(r, XSF_HDR_FILE) != NULL
-           || xsf_get_header(r, XSF_HDR_TEMPORARY) != NULL
+    return xsf_get_header(r, XSF_HDR_FILE) != NULL || xsf_get_header(r, XSF_HDR_TEMPORARY) != NULL
            || xsf_get_header(r, XSF_HDR_ACCEL) != NULL;
 }
 
@@ -684,8 +687,7 @@ static void xsf_strip_triggers(request_rec *r)
 static void xsf_ignore_accel_value(request_rec *r, const char *name, const char *value)
 {
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                  "XSF0019: %s '%s' for %s not understood: header ignored",
-                  name, value, r->uri);
+                  "XSF0019: %s '%s' for %s not understood: header ignored", name, value, r->uri);
 }
 
 /* Digits only, at most `max`; -1 otherwise (a sign, a space, a unit). */
@@ -801,15 +803,13 @@ static int xsf_evaluated_by_httpd(const request_rec *r, int status)
                  && apr_table_get(in, "If-Unmodified-Since") == NULL)) {
         return 0;
     }
-    return r->method_number == M_GET
-           && xsf_get_header(r, "ETag") == NULL
+    return r->method_number == M_GET && xsf_get_header(r, "ETag") == NULL
            && xsf_get_header(r, "Last-Modified") == NULL;
 }
 
 static xsf_shape_t xsf_shape_of(const request_rec *r, int status)
 {
-    if (status == HTTP_OK || status == HTTP_PARTIAL_CONTENT
-        || xsf_evaluated_by_httpd(r, status)) {
+    if (status == HTTP_OK || status == HTTP_PARTIAL_CONTENT || xsf_evaluated_by_httpd(r, status)) {
         return XSF_SHAPE_FILE;
     }
     if (status == HTTP_NO_CONTENT || status == HTTP_NOT_MODIFIED) {
@@ -830,8 +830,9 @@ static int xsf_carries_ours(const apr_table_t *t)
     int i;
 
     for (i = 0; i < elts->nelts; i++) {
-        if (e[i].key != NULL && (strncasecmp(e[i].key, "X-SendFile", 10) == 0
-                                 || strncasecmp(e[i].key, "X-Accel-", 8) == 0)) {
+        if (e[i].key != NULL
+            && (strncasecmp(e[i].key, "X-SendFile", 10) == 0
+                || strncasecmp(e[i].key, "X-Accel-", 8) == 0)) {
             return 1;
         }
     }
@@ -913,19 +914,13 @@ static const char *xsf_logged_name(const xsf_lookup_result_t *res)
     return res->path != NULL ? res->path : res->name;
 }
 
-static void xsf_log_lookup_failure(request_rec *r, xsf_status_t status,
-                                   const xsf_ctx *ctx,
+static void xsf_log_lookup_failure(request_rec *r, xsf_status_t status, const xsf_ctx *ctx,
                                    const xsf_lookup_result_t *res)
 {
     static const char *const ids[] = {
-        [XSF_BAD_VALUE] = "XSF0002",
-        [XSF_NOT_FOUND] = "XSF0003",
-        [XSF_OUTSIDE] = "XSF0004",
-        [XSF_FORBIDDEN] = "XSF0005",
-        [XSF_NOT_REGULAR] = "XSF0006",
-        [XSF_NO_ROOT] = "XSF0007",
-        [XSF_ERROR] = "XSF0017",
-        [XSF_ROOT_CHANGED] = "XSF0018",
+        [XSF_BAD_VALUE] = "XSF0002", [XSF_NOT_FOUND] = "XSF0003",    [XSF_OUTSIDE] = "XSF0004",
+        [XSF_FORBIDDEN] = "XSF0005", [XSF_NOT_REGULAR] = "XSF0006",  [XSF_NO_ROOT] = "XSF0007",
+        [XSF_ERROR] = "XSF0017",     [XSF_ROOT_CHANGED] = "XSF0018",
     };
 
     xsf_note_failure(r, "refused", ids[status]);
@@ -933,13 +928,13 @@ static void xsf_log_lookup_failure(request_rec *r, xsf_status_t status,
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "XSF0007: %s '%s' refused: no XSendFilePath in scope "
                       "for %s; add 'XSendFilePath /dir' for the directory "
-                      "the backend names", ctx->temporary ? XSF_HDR_TEMPORARY
-                      : XSF_HDR_FILE, ctx->value, r->uri);
+                      "the backend names",
+                      ctx->temporary ? XSF_HDR_TEMPORARY : XSF_HDR_FILE, ctx->value, r->uri);
         return;
     }
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: %s '%s' for %s: %s", ids[status],
-                  ctx->temporary ? XSF_HDR_TEMPORARY : XSF_HDR_FILE,
-                  ctx->value, r->uri, res->reason ? res->reason : "refused");
+                  ctx->temporary ? XSF_HDR_TEMPORARY : XSF_HDR_FILE, ctx->value, r->uri,
+                  res->reason ? res->reason : "refused");
 }
 
 static int xsf_http_status(xsf_status_t status)
@@ -947,12 +942,9 @@ static int xsf_http_status(xsf_status_t status)
     switch (status) {
     case XSF_BAD_VALUE:
     case XSF_ERROR:
-    case XSF_ROOT_CHANGED:
-        return HTTP_INTERNAL_SERVER_ERROR;
-    case XSF_NOT_FOUND:
-        return HTTP_NOT_FOUND;
-    default:
-        return HTTP_FORBIDDEN;
+    case XSF_ROOT_CHANGED: return HTTP_INTERNAL_SERVER_ERROR;
+    case XSF_NOT_FOUND: return HTTP_NOT_FOUND;
+    default: return HTTP_FORBIDDEN;
     }
 }
 
@@ -973,8 +965,8 @@ static apr_status_t xsf_delete_temporary(void *data)
     }
     rv = xsf_unlink_opened(p, res);
     if (rv != APR_SUCCESS && !APR_STATUS_IS_ENOENT(rv)) {
-        ap_log_perror(APLOG_MARK, APLOG_ERR, rv, p,
-                      "XSF0010: could not delete temporary file %s", res->path);
+        ap_log_perror(APLOG_MARK, APLOG_ERR, rv, p, "XSF0010: could not delete temporary file %s",
+                      res->path);
     }
     apr_pool_destroy(p);
     return APR_SUCCESS;
@@ -1031,12 +1023,12 @@ static void xsf_describe_file(request_rec *r, const xsf_lookup_result_t *res)
  * that named it.  The conditional result is computed from the validators
  * the response carries, whichever they are.
  */
-static void xsf_set_validators(request_rec *r, const xsf_settings_t *s,
-                               const xsf_ctx *ctx, const xsf_lookup_result_t *res)
+static void xsf_set_validators(request_rec *r, const xsf_settings_t *s, const xsf_ctx *ctx,
+                               const xsf_lookup_result_t *res)
 {
     apr_time_t backend_mtime = ctx->backend_last_modified != NULL
-                               ? apr_date_parse_http(ctx->backend_last_modified)
-                               : APR_DATE_BAD;
+                                   ? apr_date_parse_http(ctx->backend_last_modified)
+                                   : APR_DATE_BAD;
 
     if (backend_mtime != APR_DATE_BAD && !s->ignore_last_modified) {
         r->mtime = backend_mtime;
@@ -1099,8 +1091,8 @@ static int xsf_backend_allows_caching(request_rec *r, const xsf_accel_opts_t *op
 }
 
 /* The file's bytes, honouring EnableMMAP and the read buffer size like core. */
-static void xsf_insert_file(request_rec *r, apr_bucket_brigade *bb,
-                            apr_file_t *file, apr_off_t size)
+static void xsf_insert_file(request_rec *r, apr_bucket_brigade *bb, apr_file_t *file,
+                            apr_off_t size)
 {
     apr_bucket *e = apr_brigade_insert_file(bb, file, 0, size, r->pool);
 
@@ -1130,7 +1122,7 @@ static void xsf_apply_charset(request_rec *r, const char *charset)
         return;
     }
     type = apr_pstrndup(r->pool, p, strcspn(p, ";"));
-    for (p += strcspn(p, ";"); *p == ';'; ) {
+    for (p += strcspn(p, ";"); *p == ';';) {
         const char *param = ++p;
         int quoted = 0;
 
@@ -1145,8 +1137,7 @@ static void xsf_apply_charset(request_rec *r, const char *charset)
         }
         param += strspn(param, " \t");
         if (p > param && strncasecmp(param, "charset", 7) != 0) {
-            type = apr_pstrcat(r->pool, type, "; ", apr_pstrndup(r->pool, param, p - param),
-                               NULL);
+            type = apr_pstrcat(r->pool, type, "; ", apr_pstrndup(r->pool, param, p - param), NULL);
         }
     }
     ap_set_content_type(r, apr_pstrcat(r->pool, type, "; charset=", charset, NULL));
@@ -1166,10 +1157,10 @@ static void xsf_apply_charset(request_rec *r, const char *charset)
  * loaded, and sleeps a fixed interval per chunk whatever the write took.)
  */
 typedef struct xsf_rate_ctx {
-    apr_off_t rate;              /* bytes per second */
-    apr_off_t slice;             /* bytes per slice, and the burst allowance */
-    apr_time_t start;            /* when the first slice went; 0 before */
-    apr_off_t sent;              /* bytes passed since */
+    apr_off_t rate;   /* bytes per second */
+    apr_off_t slice;  /* bytes per slice, and the burst allowance */
+    apr_time_t start; /* when the first slice went; 0 before */
+    apr_off_t sent;   /* bytes passed since */
     apr_bucket_brigade *out;
 } xsf_rate_ctx;
 
@@ -1264,7 +1255,7 @@ static void xsf_add_rate_filter(request_rec *r, const xsf_accel_opts_t *opts)
  */
 typedef struct xsf_target_ctx {
     const xsf_accel_opts_t *opts;
-    apr_bucket_brigade *rest;    /* what waits while the part before it is flushed */
+    apr_bucket_brigade *rest; /* what waits while the part before it is flushed */
 } xsf_target_ctx;
 
 static apr_status_t xsf_target_filter(ap_filter_t *f, apr_bucket_brigade *bb)
@@ -1320,8 +1311,8 @@ static apr_status_t xsf_pass_error(ap_filter_t *f, xsf_ctx *ctx, int status)
     apr_bucket_brigade *bb = apr_brigade_create(f->r->pool, f->c->bucket_alloc);
 
     ctx->state = XSF_PASS;
-    APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(status, NULL, f->r->pool,
-                                                       f->c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb,
+                            ap_bucket_error_create(status, NULL, f->r->pool, f->c->bucket_alloc));
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
     return ap_pass_brigade(f->next, bb);
 }
@@ -1338,8 +1329,8 @@ static apr_status_t xsf_pass_truncation(ap_filter_t *f)
 
     f->r->no_cache = 1;
     f->c->keepalive = AP_CONN_CLOSE;
-    APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL,
-                                                       f->r->pool, f->c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(
+        bb, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, f->r->pool, f->c->bucket_alloc));
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
     return ap_pass_brigade(f->next, bb);
 }
@@ -1361,10 +1352,8 @@ static void xsf_stream_end(xsf_stream_t *stream, xsf_pipe_t *pipe)
  * response, the pipe's read end goes back through xsf_pipe_close(), which
  * releases a producer that has not even opened the pipe yet.
  */
-static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
-                                       const xsf_settings_t *s,
-                                       const xsf_lookup_result_t *res,
-                                       xsf_pipe_t *pipe)
+static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx, const xsf_settings_t *s,
+                                       const xsf_lookup_result_t *res, xsf_pipe_t *pipe)
 {
     request_rec *r = f->r;
     conn_rec *c = f->c;
@@ -1395,8 +1384,8 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
                                                : (apr_size_t)XSF_MIN_STREAM_BUFFER_KIB << 10,
                           s->stream_timeout);
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
-                      "XSF0011: cannot stream %s for %s", name, r->uri);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "XSF0011: cannot stream %s for %s", name,
+                      r->uri);
         xsf_note_failure(r, "refused", "XSF0011");
         return xsf_pass_error(f, ctx, HTTP_INTERNAL_SERVER_ERROR);
     }
@@ -1414,8 +1403,8 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
          * write (or copy) them before ap_pass_brigade returns, and only
          * then is the fifo told they are consumed. */
         for (i = 0; i < n; i++) {
-            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_transient_create(
-                iov[i].iov_base, iov[i].iov_len, c->bucket_alloc));
+            APR_BRIGADE_INSERT_TAIL(
+                bb, apr_bucket_transient_create(iov[i].iov_base, iov[i].iov_len, c->bucket_alloc));
             total += iov[i].iov_len;
         }
         APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
@@ -1442,19 +1431,19 @@ static apr_status_t xsf_stream_respond(ap_filter_t *f, xsf_ctx *ctx,
     }
     if (st == XSF_STREAM_IDLE) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "XSF0008: %s sent nothing for %" APR_TIME_T_FMT
-                      " seconds; response aborted", name, apr_time_sec(s->stream_timeout));
+                      "XSF0008: %s sent nothing for %" APR_TIME_T_FMT " seconds; response aborted",
+                      name, apr_time_sec(s->stream_timeout));
     }
     else {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "XSF0009: reading %s failed; response aborted", name);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "XSF0009: reading %s failed; response aborted",
+                      name);
     }
     xsf_note_failure(r, sent ? "aborted" : "refused",
                      st == XSF_STREAM_IDLE ? "XSF0008" : "XSF0009");
     /* Nothing sent yet: a clean error response is still possible. */
     return sent ? xsf_pass_truncation(f)
-                : xsf_pass_error(f, ctx, st == XSF_STREAM_IDLE ? HTTP_GATEWAY_TIME_OUT
-                                                               : HTTP_BAD_GATEWAY);
+                : xsf_pass_error(f, ctx,
+                                 st == XSF_STREAM_IDLE ? HTTP_GATEWAY_TIME_OUT : HTTP_BAD_GATEWAY);
 }
 
 /*
@@ -1500,8 +1489,8 @@ static void xsf_keep_accel_headers(request_rec *r)
     int i;
 
     for (i = 0; xsf_accel_kept_headers[i] != NULL; i++) {
-        apr_table_do(xsf_copy_entry, r->err_headers_out, r->headers_out,
-                     xsf_accel_kept_headers[i], NULL);
+        apr_table_do(xsf_copy_entry, r->err_headers_out, r->headers_out, xsf_accel_kept_headers[i],
+                     NULL);
         apr_table_unset(r->headers_out, xsf_accel_kept_headers[i]);
     }
     if (r->content_type != NULL) {
@@ -1522,12 +1511,13 @@ static apr_status_t xsf_accel_redirect(ap_filter_t *f, xsf_ctx *ctx)
     if (!xsf_accel_uri_ok(r->pool, ctx->value)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "XSF0014: X-Accel-Redirect '%s' for %s refused: not an "
-                      "absolute path, or a NUL or '..' in it", ctx->value, r->uri);
+                      "absolute path, or a NUL or '..' in it",
+                      ctx->value, r->uri);
         xsf_note_failure(r, "refused", "XSF0014");
         return xsf_pass_error(f, ctx, HTTP_NOT_FOUND);
     }
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "XSF0015: X-Accel-Redirect to %s for %s", ctx->value, r->uri);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "XSF0015: X-Accel-Redirect to %s for %s",
+                  ctx->value, r->uri);
     /* The target's request takes these over (xsf_fixups), so that the
      * access log line, which is the target's, shows them. */
     xsf_note_outcome(r, "accel-redirect");
@@ -1604,8 +1594,8 @@ static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
     opts.open_flags = AP_SENDFILE_ENABLED(core->enable_sendfile);
     opts.want_path = ctx->temporary || APLOGrdebug(r);
 
-    found = xsf_lookup(r->pool, ctx->value, (const xsf_root_t *)s.roots->elts,
-                       s.roots->nelts, &opts, res);
+    found = xsf_lookup(r->pool, ctx->value, (const xsf_root_t *)s.roots->elts, s.roots->nelts,
+                       &opts, res);
     /* From here on a named pipe is released properly however this ends. */
     if (found == XSF_FOUND && res->is_fifo) {
         pipe = xsf_pipe_adopt(r->pool, res->file, s.stream_timeout);
@@ -1619,12 +1609,10 @@ static apr_status_t xsf_respond(ap_filter_t *f, xsf_ctx *ctx)
         return xsf_pass_error(f, ctx, xsf_http_status(found));
     }
     if (ctx->temporary) {
-        apr_pool_cleanup_register(r->pool, res, xsf_delete_temporary,
-                                  apr_pool_cleanup_null);
+        apr_pool_cleanup_register(r->pool, res, xsf_delete_temporary, apr_pool_cleanup_null);
     }
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "XSF0001: serving %s (%s value) for %s", xsf_logged_name(res),
-                  res->decoding, r->uri);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "XSF0001: serving %s (%s value) for %s",
+                  xsf_logged_name(res), res->decoding, r->uri);
     xsf_note_outcome(r, "served");
     apr_table_setn(r->notes, XSF_NOTE_FILE, res->name);
     apr_table_setn(r->notes, XSF_NOTE_DECODING, res->decoding);
@@ -1669,7 +1657,7 @@ static apr_status_t xsf_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             ctx = xsf_take_triggers(r);
         }
         else {
-            xsf_strip_triggers(r);      /* added by `Header always set` */
+            xsf_strip_triggers(r); /* added by `Header always set` */
         }
         if (ctx != NULL && ctx->shape == XSF_SHAPE_NO_BODY) {
             xsf_note_outcome(r, "stripped");
@@ -1682,11 +1670,8 @@ static apr_status_t xsf_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     }
 
     switch (ctx->state) {
-    case XSF_PASS:
-        return ap_pass_brigade(f->next, bb);
-    case XSF_DISCARD:
-        (void)xsf_drain(bb, &ctx->backend_body);
-        return APR_SUCCESS;
+    case XSF_PASS: return ap_pass_brigade(f->next, bb);
+    case XSF_DISCARD: (void)xsf_drain(bb, &ctx->backend_body); return APR_SUCCESS;
     case XSF_COLLECT:
     default:
         if (xsf_drain(bb, &ctx->backend_body)) {
@@ -1729,8 +1714,7 @@ static const request_rec *xsf_accel_origin(const request_rec *r)
 static void xsf_take_over_accel(const request_rec *origin, request_rec *r)
 {
     const char *type = apr_table_get(origin->notes, XSF_NOTE_ACCEL_TYPE);
-    const xsf_accel_opts_t *opts = ap_get_module_config(origin->request_config,
-                                                        &xsendfile_module);
+    const xsf_accel_opts_t *opts = ap_get_module_config(origin->request_config, &xsendfile_module);
 
     if (type != NULL) {
         ap_set_content_type(r, type);
@@ -1790,8 +1774,7 @@ static int xsf_enabled(const request_rec *r)
 static void xsf_insert_early_filter(request_rec *r)
 {
     /* Only an X-Accel-Redirect target has these yet (xsf_take_over_accel). */
-    const xsf_accel_opts_t *opts = ap_get_module_config(r->request_config,
-                                                        &xsendfile_module);
+    const xsf_accel_opts_t *opts = ap_get_module_config(r->request_config, &xsendfile_module);
 
     if (opts != NULL && (opts->charset != NULL || !opts->buffering)) {
         xsf_target_ctx *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
@@ -1860,8 +1843,7 @@ static void xsf_insert_error_filter(request_rec *r)
 static int xsf_cache_status(cache_handle_t *h, request_rec *r, apr_table_t *headers,
                             ap_cache_status_e status, const char *reason)
 {
-    const xsf_accel_opts_t *opts = ap_get_module_config(r->request_config,
-                                                        &xsendfile_module);
+    const xsf_accel_opts_t *opts = ap_get_module_config(r->request_config, &xsendfile_module);
     cache_info *info;
 
     (void)headers;
@@ -1938,8 +1920,7 @@ static void xsf_status_init(server_rec *s)
     xsf_nslots = (int)(apr_shm_size_get(shm) / XSF_SLOT_SIZE);
 }
 
-static int xsf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                           server_rec *s)
+static int xsf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     (void)plog;
     (void)ptemp;
@@ -1963,7 +1944,7 @@ static void xsf_child_status(server_rec *s, pid_t pid, ap_generation_t gen, int 
 static void xsf_child_init(apr_pool_t *pchild, server_rec *s)
 {
     (void)s;
-    xsf_my_slot = NULL;     /* a fork()ed copy of the parent's, found anew */
+    xsf_my_slot = NULL; /* a fork()ed copy of the parent's, found anew */
     xsf_pipe_child_init(pchild);
 }
 
@@ -2010,7 +1991,8 @@ static int xsf_status_hook(request_rec *r, int flags)
         }
     }
     if (flags & AP_STATUS_SHORT) {
-        ap_rprintf(r, "XSendFileFiles: %" APR_UINT64_T_FMT "\n"
+        ap_rprintf(r,
+                   "XSendFileFiles: %" APR_UINT64_T_FMT "\n"
                    "XSendFileFileBytes: %" APR_UINT64_T_FMT "\n"
                    "XSendFileAccelRedirects: %" APR_UINT64_T_FMT "\n"
                    "XSendFileStreams: %" APR_UINT64_T_FMT "\n"
@@ -2020,25 +2002,26 @@ static int xsf_status_hook(request_rec *r, int flags)
                    sum.files, sum.file_bytes, sum.accel_redirects, sum.streams, active,
                    sum.stream_bytes, sum.stream_peak);
         for (i = 0; i < sizeof(xsf_refusal_ids) / sizeof(xsf_refusal_ids[0]); i++) {
-            ap_rprintf(r, "XSendFileRefusedXSF%04d: %" APR_UINT64_T_FMT "\n",
-                       xsf_refusal_ids[i], sum.by_id[xsf_refusal_ids[i]]);
+            ap_rprintf(r, "XSendFileRefusedXSF%04d: %" APR_UINT64_T_FMT "\n", xsf_refusal_ids[i],
+                       sum.by_id[xsf_refusal_ids[i]]);
         }
         return OK;
     }
-    ap_rprintf(r, "<hr />\n<h2>mod_xsendfile</h2>\n<table>\n"
+    ap_rprintf(r,
+               "<hr />\n<h2>mod_xsendfile</h2>\n<table>\n"
                "<tr><td>files served</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
                "<tr><td>bytes of files sent</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
                "<tr><td>X-Accel-Redirects</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
                "<tr><td>streams</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
                "<tr><td>streams active</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
                "<tr><td>bytes streamed</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
-               "<tr><td>largest stream buffer (bytes)</td><td>%" APR_UINT64_T_FMT
-               "</td></tr>\n",
+               "<tr><td>largest stream buffer (bytes)</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
                sum.files, sum.file_bytes, sum.accel_redirects, sum.streams, active,
                sum.stream_bytes, sum.stream_peak);
     for (i = 0; i < sizeof(xsf_refusal_ids) / sizeof(xsf_refusal_ids[0]); i++) {
-        ap_rprintf(r, "<tr><td>refused or aborted, XSF%04d</td><td>%" APR_UINT64_T_FMT
-                   "</td></tr>\n", xsf_refusal_ids[i], sum.by_id[xsf_refusal_ids[i]]);
+        ap_rprintf(r,
+                   "<tr><td>refused or aborted, XSF%04d</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
+                   xsf_refusal_ids[i], sum.by_id[xsf_refusal_ids[i]]);
     }
     ap_rputs("</table>\n", r);
     return OK;
@@ -2047,34 +2030,30 @@ static int xsf_status_hook(request_rec *r, int flags)
 static void xsf_register_hooks(apr_pool_t *p)
 {
     (void)p;
-    ap_register_output_filter(XSF_FILTER_EARLY, xsf_output_filter, NULL,
-                              AP_FTYPE_RESOURCE);
-    ap_register_output_filter(XSF_FILTER_LATE, xsf_output_filter, NULL,
-                              AP_FTYPE_CONTENT_SET);
+    ap_register_output_filter(XSF_FILTER_EARLY, xsf_output_filter, NULL, AP_FTYPE_RESOURCE);
+    ap_register_output_filter(XSF_FILTER_LATE, xsf_output_filter, NULL, AP_FTYPE_CONTENT_SET);
     ap_hook_insert_filter(xsf_insert_early_filter, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_insert_filter(xsf_insert_late_filter, NULL, NULL, APR_HOOK_REALLY_LAST);
-    ap_hook_insert_error_filter(xsf_insert_error_filter, NULL, NULL,
-                                APR_HOOK_REALLY_LAST);
+    ap_hook_insert_error_filter(xsf_insert_error_filter, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_fixups(xsf_fixups, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_child_init(xsf_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_register_output_filter(XSF_FILTER_RATE, xsf_rate_filter, NULL, AP_FTYPE_TRANSCODE);
-    ap_register_output_filter(XSF_FILTER_TARGET, xsf_target_filter, NULL,
-                              AP_FTYPE_RESOURCE);
+    ap_register_output_filter(XSF_FILTER_TARGET, xsf_target_filter, NULL, AP_FTYPE_RESOURCE);
     ap_hook_post_config(xsf_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_status(xsf_child_status, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(xsf_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ap, status_hook, xsf_status_hook, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
-AP_DECLARE_MODULE(xsendfile) = {
-    STANDARD20_MODULE_STUFF,
-    xsf_create_dir_conf,
-    xsf_merge_dir_conf,
-    NULL,
-    NULL,
-    xsf_cmds,
-    xsf_register_hooks
+AP_DECLARE_MODULE(xsendfile) = { STANDARD20_MODULE_STUFF,
+                                 xsf_create_dir_conf,
+                                 xsf_merge_dir_conf,
+                                 NULL,
+                                 NULL,
+                                 xsf_cmds,
+                                 xsf_register_hooks
 #ifdef AP_MODULE_FLAG_NONE
-    , AP_MODULE_FLAG_NONE
+                                 ,
+                                 AP_MODULE_FLAG_NONE
 #endif
 };

@@ -31,10 +31,10 @@
  * keeps a FIFO with no writer from blocking the worker (SPEC §8).
  */
 #ifdef HAVE_CONFIG_H
-#include "config.h"                 /* HAVE_LINUX_OPENAT2_H */
+#include "config.h" /* HAVE_LINUX_OPENAT2_H */
 #endif
 #if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE 1               /* O_PATH */
+#define _GNU_SOURCE 1 /* O_PATH */
 #endif
 
 #include <errno.h>
@@ -84,7 +84,7 @@
 #define XSF_O_PROBE (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
 #define XSF_O_DIR   (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
 #endif
-#define XSF_O_READ  (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+#define XSF_O_READ (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
 
 /* openat2(2) fails with EAGAIN when a rename raced a ".." check: retry. */
 #define XSF_OPENAT2_TRIES 4
@@ -112,7 +112,7 @@ typedef struct xsf_lookup_ctx {
     apr_pool_t *p;
     const xsf_root_t *roots;
     int nroots;
-    signed char *root_state;     /* 0: not checked yet, 1: still the configured
+    signed char *root_state; /* 0: not checked yet, 1: still the configured
                                     directory, -1: replaced or gone */
     const xsf_lookup_opts_t *opts;
     const xsf_candidate_t *candidate;
@@ -130,12 +130,15 @@ static int xsf_openat2_missing;
 
 static int xsf_hexval(int c)
 {
-    if (c >= '0' && c <= '9')
+    if (c >= '0' && c <= '9') {
         return c - '0';
-    if (c >= 'a' && c <= 'f')
+    }
+    if (c >= 'a' && c <= 'f') {
         return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
+    }
+    if (c >= 'A' && c <= 'F') {
         return c - 'A' + 10;
+    }
     return -1;
 }
 
@@ -162,29 +165,40 @@ static int xsf_is_utf8(const unsigned char *s, apr_size_t len)
             ++i;
             continue;
         }
-        if (c >= 0xC2 && c <= 0xDF)
+        if (c >= 0xC2 && c <= 0xDF) {
             n = 1;
-        else if (c >= 0xE0 && c <= 0xEF)
+        }
+        else if (c >= 0xE0 && c <= 0xEF) {
             n = 2;
-        else if (c >= 0xF0 && c <= 0xF4)
+        }
+        else if (c >= 0xF0 && c <= 0xF4) {
             n = 3;
-        else
+        }
+        else {
             return 0;
-        if (c == 0xE0)
-            lo = 0xA0;          /* overlong */
-        else if (c == 0xED)
-            hi = 0x9F;          /* surrogates */
-        else if (c == 0xF0)
-            lo = 0x90;          /* overlong */
-        else if (c == 0xF4)
-            hi = 0x8F;          /* above U+10FFFF */
-        if (len - i <= n)
+        }
+        if (c == 0xE0) {
+            lo = 0xA0; /* overlong */
+        }
+        else if (c == 0xED) {
+            hi = 0x9F; /* surrogates */
+        }
+        else if (c == 0xF0) {
+            lo = 0x90; /* overlong */
+        }
+        else if (c == 0xF4) {
+            hi = 0x8F; /* above U+10FFFF */
+        }
+        if (len - i <= n) {
             return 0;
-        if (s[i + 1] < lo || s[i + 1] > hi)
+        }
+        if (s[i + 1] < lo || s[i + 1] > hi) {
             return 0;
+        }
         for (k = 2; k <= n; ++k) {
-            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF) {
                 return 0;
+            }
         }
         i += n + 1;
     }
@@ -236,16 +250,21 @@ static apr_size_t xsf_percent_decode(const char *in, char *out)
 
 static int xsf_base64_value(int c)
 {
-    if (c >= 'A' && c <= 'Z')
+    if (c >= 'A' && c <= 'Z') {
         return c - 'A';
-    if (c >= 'a' && c <= 'z')
+    }
+    if (c >= 'a' && c <= 'z') {
         return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
+    }
+    if (c >= '0' && c <= '9') {
         return c - '0' + 52;
-    if (c == '+')
+    }
+    if (c == '+') {
         return 62;
-    if (c == '/')
+    }
+    if (c == '/') {
         return 63;
+    }
     return -1;
 }
 
@@ -254,8 +273,9 @@ static apr_ssize_t xsf_base64_decode(const char *in, apr_size_t len, unsigned ch
 {
     apr_size_t i, o = 0;
 
-    if (len % 4 != 0)
+    if (len % 4 != 0) {
         return -1;
+    }
     for (i = 0; i < len; i += 4) {
         int v[4], k, pad = 0;
 
@@ -263,8 +283,9 @@ static apr_ssize_t xsf_base64_decode(const char *in, apr_size_t len, unsigned ch
             v[k] = xsf_base64_value((unsigned char)in[i + k]);
             if (v[k] < 0) {
                 /* '=' only as the last one or two characters */
-                if (in[i + k] != '=' || i + 4 != len || k < 2)
+                if (in[i + k] != '=' || i + 4 != len || k < 2) {
                     return -1;
+                }
                 v[k] = 0;
                 ++pad;
             }
@@ -273,10 +294,12 @@ static apr_ssize_t xsf_base64_decode(const char *in, apr_size_t len, unsigned ch
             }
         }
         out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-        if (pad < 2)
+        if (pad < 2) {
             out[o++] = (unsigned char)((v[1] & 0x0F) << 4 | v[2] >> 2);
-        if (pad < 1)
+        }
+        if (pad < 1) {
             out[o++] = (unsigned char)((v[2] & 0x03) << 6 | v[3]);
+        }
     }
     return (apr_ssize_t)o;
 }
@@ -293,8 +316,9 @@ static apr_ssize_t xsf_qp_decode(const char *in, apr_size_t len, unsigned char *
         else if (in[i] == '=') {
             int byte = i + 2 < len ? xsf_hexbyte(in + i + 1) : -1;
 
-            if (byte < 0)
+            if (byte < 0) {
                 return -1;
+            }
             out[o++] = (unsigned char)byte;
             i += 2;
         }
@@ -314,14 +338,17 @@ static int xsf_rfc2047_charset(const char *name, apr_size_t len)
 {
     const char *star = memchr(name, '*', len);
 
-    if (star)
+    if (star) {
         len = (apr_size_t)(star - name);
+    }
     if ((len == 5 && strncasecmp(name, "utf-8", 5) == 0)
-        || (len == 8 && strncasecmp(name, "us-ascii", 8) == 0))
+        || (len == 8 && strncasecmp(name, "us-ascii", 8) == 0)) {
         return 1;
+    }
     if ((len == 10 && strncasecmp(name, "iso-8859-1", 10) == 0)
-        || (len == 6 && strncasecmp(name, "latin1", 6) == 0))
+        || (len == 6 && strncasecmp(name, "latin1", 6) == 0)) {
         return 2;
+    }
     return 0;
 }
 
@@ -332,34 +359,42 @@ static int xsf_rfc2047_charset(const char *name, apr_size_t len)
  * the byte count and *latin1 whether they are ISO-8859-1 rather than UTF-8.
  * Every scan stops at the next '?', so a value full of "=?" costs linear time.
  */
-static apr_size_t xsf_rfc2047_word(const char *s, unsigned char *raw,
-                                   apr_size_t *rawlen, int *latin1)
+static apr_size_t xsf_rfc2047_word(const char *s, unsigned char *raw, apr_size_t *rawlen,
+                                   int *latin1)
 {
     const char *charset = s + 2, *enc, *text, *end;
     apr_ssize_t n;
     int cs;
 
-    if (s[0] != '=' || s[1] != '?')
+    if (s[0] != '=' || s[1] != '?') {
         return 0;
+    }
     enc = charset + strcspn(charset, "?");
-    if (*enc != '?' || enc == charset || enc[1] == '\0' || enc[2] != '?')
+    if (*enc != '?' || enc == charset || enc[1] == '\0' || enc[2] != '?') {
         return 0;
+    }
     text = enc + 3;
     /* encoded-text has no '?' and no white space (RFC 2047 §5) */
     end = text + strcspn(text, "? \t");
-    if (end[0] != '?' || end[1] != '=')
+    if (end[0] != '?' || end[1] != '=') {
         return 0;
+    }
     cs = xsf_rfc2047_charset(charset, (apr_size_t)(enc - charset));
-    if (cs == 0)
+    if (cs == 0) {
         return 0;
-    if (enc[1] == 'b' || enc[1] == 'B')
+    }
+    if (enc[1] == 'b' || enc[1] == 'B') {
         n = xsf_base64_decode(text, (apr_size_t)(end - text), raw);
-    else if (enc[1] == 'q' || enc[1] == 'Q')
+    }
+    else if (enc[1] == 'q' || enc[1] == 'Q') {
         n = xsf_qp_decode(text, (apr_size_t)(end - text), raw);
-    else
+    }
+    else {
         return 0;
-    if (n < 0)
+    }
+    if (n < 0) {
         return 0;
+    }
     *rawlen = (apr_size_t)n;
     *latin1 = cs == 2;
     return (apr_size_t)(end + 2 - s);
@@ -384,8 +419,9 @@ static apr_ssize_t xsf_rfc2047_decode(apr_pool_t *p, const char *in, char *out)
         apr_size_t used = xsf_rfc2047_word(in, raw, &rawlen, &latin1);
 
         if (used > 0) {
-            if (in_gap)
-                o = after_word;     /* drop the white space between two words */
+            if (in_gap) {
+                o = after_word; /* drop the white space between two words */
+            }
             if (latin1) {
                 o += xsf_latin1_to_utf8(raw, rawlen, out + o);
             }
@@ -398,8 +434,9 @@ static apr_ssize_t xsf_rfc2047_decode(apr_pool_t *p, const char *in, char *out)
             found = in_gap = 1;
             continue;
         }
-        if (*in != ' ' && *in != '\t')
+        if (*in != ' ' && *in != '\t') {
             in_gap = 0;
+        }
         out[o++] = *in++;
     }
     return found ? (apr_ssize_t)o : -1;
@@ -414,10 +451,12 @@ static int xsf_count_dotdot(const char *name, apr_size_t len)
     while (i < len) {
         apr_size_t seg = i;
 
-        while (i < len && name[i] != '/')
+        while (i < len && name[i] != '/') {
             ++i;
-        if (i - seg == 2 && name[seg] == '.' && name[seg + 1] == '.')
+        }
+        if (i - seg == 2 && name[seg] == '.' && name[seg + 1] == '.') {
             ++n;
+        }
         ++i;
     }
     return n;
@@ -428,9 +467,9 @@ typedef struct xsf_decoding {
     apr_pool_t *p;
     xsf_candidate_t *c;
     int n;
-    int raw_dotdots;            /* ".." segments the raw value has itself */
-    const char *skipped;        /* why a decoding was skipped, for the log */
-    const char *reason;         /* why the value was refused (XSF_BAD_VALUE) */
+    int raw_dotdots;     /* ".." segments the raw value has itself */
+    const char *skipped; /* why a decoding was skipped, for the log */
+    const char *reason;  /* why the value was refused (XSF_BAD_VALUE) */
 } xsf_decoding_t;
 
 /*
@@ -447,18 +486,20 @@ static xsf_status_t xsf_add_candidate(xsf_decoding_t *d, const char *name, apr_s
     int i;
 
     if (len == 0 || memchr(name, '\r', len) || memchr(name, '\n', len)) {
-        d->reason = apr_psprintf(d->p, "the %s value is empty or holds a CR or LF byte",
-                                 decoding);
+        d->reason = apr_psprintf(d->p, "the %s value is empty or holds a CR or LF byte", decoding);
         return XSF_BAD_VALUE;
     }
     if (memchr(name, '\0', len) || xsf_count_dotdot(name, len) > d->raw_dotdots) {
-        d->skipped = apr_psprintf(d->p, "the %s value, which adds a NUL or a '..' "
-                                  "segment, was skipped", decoding);
+        d->skipped = apr_psprintf(d->p,
+                                  "the %s value, which adds a NUL or a '..' "
+                                  "segment, was skipped",
+                                  decoding);
         return XSF_FOUND;
     }
     for (i = 0; i < d->n; ++i) {
-        if (strcmp(d->c[i].name, name) == 0)
+        if (strcmp(d->c[i].name, name) == 0) {
             return XSF_FOUND;
+        }
     }
     d->c[d->n].name = apr_pstrmemdup(d->p, name, len);
     d->c[d->n].decoding = decoding;
@@ -472,8 +513,9 @@ static xsf_status_t xsf_add_latin1(xsf_decoding_t *d, const char *name, const ch
     apr_size_t len = strlen(name);
     char *utf8;
 
-    if (xsf_is_utf8((const unsigned char *)name, len))
+    if (xsf_is_utf8((const unsigned char *)name, len)) {
         return XSF_FOUND;
+    }
     utf8 = apr_palloc(d->p, 2 * len);
     len = xsf_latin1_to_utf8((const unsigned char *)name, len, utf8);
     return xsf_add_candidate(d, utf8, len, decoding);
@@ -485,8 +527,9 @@ static int xsf_is_plain(const char *value)
     const unsigned char *c;
 
     for (c = (const unsigned char *)value; *c; ++c) {
-        if (*c == '%' || *c >= 0x80 || *c == '\r' || *c == '\n' || (*c == '=' && c[1] == '?'))
+        if (*c == '%' || *c >= 0x80 || *c == '\r' || *c == '\n' || (*c == '=' && c[1] == '?')) {
             return 0;
+        }
     }
     return 1;
 }
@@ -520,8 +563,9 @@ static xsf_status_t xsf_decode_candidates(xsf_decoding_t *d, const char *value,
     }
     d->raw_dotdots = xsf_count_dotdot(value, len);
     rlen = xsf_rfc2047_decode(d->p, value, buf);
-    if (rlen >= 0)
+    if (rlen >= 0) {
         st = xsf_add_candidate(d, buf, (apr_size_t)rlen, "RFC 2047");
+    }
     if (st == XSF_FOUND && (opts->unescape || opts->value_is_encoded)) {
         plen = xsf_percent_decode(value, buf);
         if (plen == 0 && opts->value_is_encoded) {
@@ -533,12 +577,15 @@ static xsf_status_t xsf_decode_candidates(xsf_decoding_t *d, const char *value,
             percent = apr_pstrmemdup(d->p, buf, plen);
         }
     }
-    if (st == XSF_FOUND && !opts->value_is_encoded)
+    if (st == XSF_FOUND && !opts->value_is_encoded) {
         st = xsf_add_candidate(d, value, len, "raw");
-    if (st == XSF_FOUND && percent)
+    }
+    if (st == XSF_FOUND && percent) {
         st = xsf_add_latin1(d, percent, "percent-decoded ISO-8859-1");
-    if (st == XSF_FOUND && !opts->value_is_encoded)
+    }
+    if (st == XSF_FOUND && !opts->value_is_encoded) {
         st = xsf_add_latin1(d, value, "ISO-8859-1");
+    }
     if (st == XSF_FOUND && d->n == 0) {
         d->reason = d->skipped;
         st = XSF_BAD_VALUE;
@@ -554,12 +601,15 @@ static xsf_status_t xsf_decode_candidates(xsf_decoding_t *d, const char *value,
 static const char *xsf_skip_empty(const char *s)
 {
     for (;;) {
-        while (*s == '/')
+        while (*s == '/') {
             ++s;
-        if (s[0] == '.' && (s[1] == '/' || s[1] == '\0'))
+        }
+        if (s[0] == '.' && (s[1] == '/' || s[1] == '\0')) {
             ++s;
-        else
+        }
+        else {
             return s;
+        }
     }
 }
 
@@ -571,20 +621,24 @@ static const char *xsf_skip_empty(const char *s)
  */
 static const char *xsf_path_below(const char *dir, const char *path)
 {
-    if (path[0] != '/')
+    if (path[0] != '/') {
         return NULL;
+    }
     for (;;) {
         apr_size_t dlen, plen;
 
-        while (*dir == '/')
+        while (*dir == '/') {
             ++dir;
+        }
         path = xsf_skip_empty(path);
-        if (*dir == '\0')
+        if (*dir == '\0') {
             return path;
+        }
         dlen = strcspn(dir, "/");
         plen = strcspn(path, "/");
-        if (dlen != plen || memcmp(dir, path, dlen) != 0)
+        if (dlen != plen || memcmp(dir, path, dlen) != 0) {
             return NULL;
+        }
         dir += dlen;
         path += plen;
     }
@@ -595,8 +649,7 @@ static const char *xsf_path_below(const char *dir, const char *path)
  * *trailing_slash: a '/' follows the last component ("file/", "file/."),
  * so it must name a directory, as the kernel would insist.
  */
-static int xsf_components(apr_pool_t *p, const char *rel, const char ***comps,
-                          int *trailing_slash)
+static int xsf_components(apr_pool_t *p, const char *rel, const char ***comps, int *trailing_slash)
 {
     apr_size_t len = strlen(rel);
     const char **c = apr_palloc(p, (len / 2 + 1) * sizeof(*c));
@@ -611,8 +664,9 @@ static int xsf_components(apr_pool_t *p, const char *rel, const char ***comps,
             *trailing_slash = rel[clen] == '/';
         }
         rel += clen;
-        while (*rel == '/')
+        while (*rel == '/') {
             ++rel;
+        }
     }
     *comps = c;
     return n;
@@ -633,10 +687,12 @@ static int xsf_normalise(const char **comps, int n)
     int i, out = 0;
 
     for (i = 0; i < n; ++i) {
-        if (!xsf_is_dotdot(comps[i]))
+        if (!xsf_is_dotdot(comps[i])) {
             comps[out++] = comps[i];
-        else if (out-- == 0)
+        }
+        else if (out-- == 0) {
             return -1;
+        }
     }
     return out;
 }
@@ -648,10 +704,12 @@ static const char *xsf_join(apr_pool_t *p, const char *dir, const char **comps, 
     char *path, *o;
     int i;
 
-    for (i = 0; i < n; ++i)
+    for (i = 0; i < n; ++i) {
         len += 1 + strlen(comps[i]);
-    if (n == 0)
+    }
+    if (n == 0) {
         return dir;
+    }
     path = apr_palloc(p, len + 1);
     memcpy(path, dir, dlen);
     o = path + dlen;
@@ -737,8 +795,9 @@ static int xsf_walk_beneath(apr_pool_t *p, int dirfd, const char *rel, int flags
         if (!xsf_is_dotdot(comps[i])) {
             int next = xsf_openat_nofollow(dirs[depth], comps[i], XSF_O_DIR);
 
-            if (next < 0)
+            if (next < 0) {
                 goto done;
+            }
             dirs[++depth] = next;
         }
         else if (depth == 0) {
@@ -749,15 +808,18 @@ static int xsf_walk_beneath(apr_pool_t *p, int dirfd, const char *rel, int flags
             close(dirs[depth--]);
         }
     }
-    if (last == n)
+    if (last == n) {
         fd = openat(dirs[depth], ".", flags | O_DIRECTORY);
-    else
+    }
+    else {
         fd = xsf_openat_nofollow(dirs[depth], comps[last],
                                  flags | (trailing_slash ? O_DIRECTORY : 0));
+    }
 done:
     err = errno;
-    while (depth > 0)
+    while (depth > 0) {
         close(dirs[depth--]);
+    }
     errno = err;
     return fd;
 }
@@ -771,8 +833,7 @@ static int xsf_openat2(int dirfd, const char *rel, int flags, int follow)
 
     memset(&how, 0, sizeof(how));
     how.flags = (apr_uint64_t)flags;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS
-                  | (follow ? 0 : RESOLVE_NO_SYMLINKS);
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (follow ? 0 : RESOLVE_NO_SYMLINKS);
     do {
         fd = syscall(SYS_openat2, dirfd, *rel ? rel : ".", &how, sizeof(how));
     } while (fd < 0 && errno == EAGAIN && --tries > 0);
@@ -785,22 +846,23 @@ static int xsf_openat2(int dirfd, const char *rel, int flags, int follow)
  * directory (or, follow on, passes a symlink the walk cannot prove beneath:
  * the caller checks it canonically), ELOOP for a symlink with follow off.
  */
-static int xsf_open_beneath(apr_pool_t *p, int dirfd, const char *rel, int flags,
-                            int follow)
+static int xsf_open_beneath(apr_pool_t *p, int dirfd, const char *rel, int flags, int follow)
 {
     int fd;
 
 #ifdef XSF_HAVE_OPENAT2
     if (!xsf_openat2_missing) {
         fd = xsf_openat2(dirfd, rel, flags, follow);
-        if (fd >= 0 || errno != ENOSYS)
+        if (fd >= 0 || errno != ENOSYS) {
             return fd;
+        }
         xsf_openat2_missing = 1;
     }
 #endif
     fd = xsf_walk_beneath(p, dirfd, rel, flags);
-    if (fd < 0 && errno == ELOOP && follow)
+    if (fd < 0 && errno == ELOOP && follow) {
         errno = EXDEV;
+    }
     return fd;
 }
 
@@ -835,17 +897,20 @@ static int xsf_root_usable(xsf_lookup_ctx_t *ctx, int i)
     }
     if (ctx->root_state[i] == 0) {
         if (stat(root->path, &st) != 0) {
-            ctx->result->reason = apr_psprintf(ctx->p, "root %s is gone since Apache "
+            ctx->result->reason = apr_psprintf(ctx->p,
+                                               "root %s is gone since Apache "
                                                "started (%s); reload Apache after "
-                                               "moving a root", root->path,
-                                               xsf_strerror(ctx->p, errno));
+                                               "moving a root",
+                                               root->path, xsf_strerror(ctx->p, errno));
             ctx->root_state[i] = -1;
         }
         else if ((apr_dev_t)st.st_dev != root->device || (apr_ino_t)st.st_ino != root->inode) {
-            ctx->result->reason = apr_psprintf(ctx->p, "root %s was replaced since Apache "
+            ctx->result->reason = apr_psprintf(ctx->p,
+                                               "root %s was replaced since Apache "
                                                "started; nothing is served from what "
                                                "stands there now until Apache is "
-                                               "reloaded", root->path);
+                                               "reloaded",
+                                               root->path);
             ctx->root_state[i] = -1;
         }
         else {
@@ -875,8 +940,9 @@ static int xsf_reroute(xsf_lookup_ctx_t *ctx, xsf_route_t *route)
     char *canonical = realpath(full, NULL);
     int i, fd = -1;
 
-    if (canonical == NULL)
+    if (canonical == NULL) {
         return -1;
+    }
     errno = EXDEV;
     for (i = 0; i < ctx->nroots; ++i) {
         const char *below = xsf_path_below(ctx->roots[i].path, canonical);
@@ -886,8 +952,9 @@ static int xsf_reroute(xsf_lookup_ctx_t *ctx, xsf_route_t *route)
             route->rel = apr_pstrdup(ctx->p, below);
             route->follow = 0;
             fd = xsf_open_beneath(ctx->p, route->root->fd, route->rel, XSF_O_PROBE, 0);
-            if (fd < 0 && errno == ELOOP)
-                errno = EXDEV;      /* a symlink appeared since realpath() */
+            if (fd < 0 && errno == ELOOP) {
+                errno = EXDEV; /* a symlink appeared since realpath() */
+            }
             break;
         }
     }
@@ -907,8 +974,9 @@ static void xsf_proc_fd(char *buf, int fd)
         fd /= 10;
     } while (fd > 0 && n < (int)sizeof(digits));
     memcpy(buf, "/proc/self/fd/", 14);
-    for (buf += 14; n > 0; )
+    for (buf += 14; n > 0;) {
         *buf++ = digits[--n];
+    }
     *buf = '\0';
 }
 #endif
@@ -926,13 +994,15 @@ static apr_status_t xsf_adopt(apr_pool_t *p, int fd, apr_int32_t flags, apr_file
     apr_os_file_t dup_fd;
     apr_status_t rv = apr_os_file_put(&borrowed, &fd, flags, p);
 
-    if (rv == APR_SUCCESS)
+    if (rv == APR_SUCCESS) {
         rv = apr_file_dup(file, borrowed, p);
+    }
     /* apr_file_dup() uses dup(2), which drops close-on-exec; a CGI forked
      * meanwhile by another thread could inherit the descriptor.  Only the
      * builds without /proc or O_PATH come here. */
-    if (rv == APR_SUCCESS && apr_os_file_get(&dup_fd, *file) == APR_SUCCESS)
+    if (rv == APR_SUCCESS && apr_os_file_get(&dup_fd, *file) == APR_SUCCESS) {
         (void)fcntl(dup_fd, F_SETFD, FD_CLOEXEC);
+    }
     return rv;
 }
 
@@ -943,8 +1013,8 @@ static apr_status_t xsf_adopt(apr_pool_t *p, int fd, apr_int32_t flags, apr_file
  * swapped in between would then be opened, but only one lying inside a root.
  */
 static apr_status_t xsf_open_for_reading(xsf_lookup_ctx_t *ctx, int probe,
-                                         const apr_finfo_t *probed,
-                                         const xsf_route_t *route, apr_file_t **file)
+                                         const apr_finfo_t *probed, const xsf_route_t *route,
+                                         apr_file_t **file)
 {
     apr_int32_t flags = APR_FOPEN_READ | APR_FOPEN_NONBLOCK | ctx->opts->open_flags;
 #ifdef XSF_HAVE_O_PATH
@@ -955,16 +1025,20 @@ static apr_status_t xsf_open_for_reading(xsf_lookup_ctx_t *ctx, int probe,
 
     xsf_proc_fd(proc, probe);
     rv = apr_file_open(file, proc, flags, APR_OS_DEFAULT, ctx->p);
-    if (!APR_STATUS_IS_ENOENT(rv))
+    if (!APR_STATUS_IS_ENOENT(rv)) {
         return rv;
+    }
     fd = xsf_open_beneath(ctx->p, route->root->fd, route->rel, XSF_O_READ, route->follow);
-    if (fd < 0)
+    if (fd < 0) {
         return APR_FROM_OS_ERROR(errno);
+    }
     if (fstat(fd, &st) != 0 || (apr_dev_t)st.st_dev != probed->device
-        || (apr_ino_t)st.st_ino != probed->inode)
+        || (apr_ino_t)st.st_ino != probed->inode) {
         rv = APR_FROM_OS_ERROR(EXDEV);
-    else
+    }
+    else {
         rv = xsf_adopt(ctx->p, fd, flags, file);
+    }
     close(fd);
     return rv;
 #else
@@ -981,8 +1055,9 @@ static apr_status_t xsf_probe_info(apr_pool_t *p, int probe, apr_finfo_t *finfo)
     apr_file_t *borrowed;
     apr_status_t rv = apr_os_file_put(&borrowed, &probe, 0, p);
 
-    if (rv == APR_SUCCESS)
+    if (rv == APR_SUCCESS) {
         rv = apr_file_info_get(finfo, APR_FINFO_NORM, borrowed);
+    }
     return rv == APR_INCOMPLETE ? APR_SUCCESS : rv;
 }
 
@@ -1018,15 +1093,11 @@ static const char *xsf_canonical_path(apr_pool_t *p, const xsf_route_t *route, i
 static const char *xsf_kind(apr_filetype_e type)
 {
     switch (type) {
-    case APR_DIR:
-        return "a directory";
+    case APR_DIR: return "a directory";
     case APR_CHR:
-    case APR_BLK:
-        return "a device";
-    case APR_SOCK:
-        return "a socket";
-    default:
-        return "not a regular file";
+    case APR_BLK: return "a device";
+    case APR_SOCK: return "a socket";
+    default: return "not a regular file";
     }
 }
 
@@ -1039,32 +1110,25 @@ static xsf_status_t xsf_errno_status(xsf_lookup_ctx_t *ctx, int err, const char 
     switch (err) {
     case ENOENT:
     case ENOTDIR:
-    case ENAMETOOLONG:
-        st = XSF_NOT_FOUND;
-        break;
+    case ENAMETOOLONG: st = XSF_NOT_FOUND; break;
     case ELOOP:
         st = ctx->opts->follow_symlinks ? XSF_NOT_FOUND : XSF_FORBIDDEN;
-        if (!ctx->opts->follow_symlinks)
+        if (!ctx->opts->follow_symlinks) {
             why = "a symlink, and XSendFileFollowSymlinks is Off";
+        }
         break;
     case EXDEV:
         st = XSF_OUTSIDE;
         why = "it resolves outside every XSendFilePath root";
         break;
     case EACCES:
-    case EPERM:
-        st = XSF_FORBIDDEN;
-        break;
-    case ENXIO:             /* open(2) of a socket, or of a device with no driver */
-    case EOPNOTSUPP:        /* the same on some BSDs */
-        st = XSF_NOT_REGULAR;
-        break;
-    default:
-        st = XSF_ERROR;
-        break;
+    case EPERM: st = XSF_FORBIDDEN; break;
+    case ENXIO: /* open(2) of a socket, or of a device with no driver */
+    case EOPNOTSUPP: /* the same on some BSDs */ st = XSF_NOT_REGULAR; break;
+    default: st = XSF_ERROR; break;
     }
-    ctx->result->reason = apr_psprintf(ctx->p, "%.512s (%s value): %s", name,
-                                       ctx->candidate->decoding, why);
+    ctx->result->reason =
+        apr_psprintf(ctx->p, "%.512s (%s value): %s", name, ctx->candidate->decoding, why);
     return st;
 }
 
@@ -1079,8 +1143,9 @@ static xsf_status_t xsf_accept(xsf_lookup_ctx_t *ctx, int probe, const xsf_route
     xsf_lookup_result_t *res = ctx->result;
     apr_status_t rv = xsf_probe_info(ctx->p, probe, &res->finfo);
 
-    if (rv != APR_SUCCESS)
+    if (rv != APR_SUCCESS) {
         return xsf_errno_status(ctx, rv, name);
+    }
     if (res->finfo.filetype != APR_REG && res->finfo.filetype != APR_PIPE) {
         res->reason = apr_psprintf(ctx->p, "%.512s (%s value) is %s", name,
                                    ctx->candidate->decoding, xsf_kind(res->finfo.filetype));
@@ -1120,22 +1185,27 @@ static xsf_status_t xsf_try_root(xsf_lookup_ctx_t *ctx, int i, const char *rel)
     n = xsf_components(ctx->p, rel, &comps, &trailing_slash);
     n = xsf_normalise(comps, n);
     if (n < 0) {
-        ctx->result->reason = apr_psprintf(ctx->p, "%.512s (%s value): '..' climbs above "
-                                           "root %s", ctx->candidate->name,
-                                           ctx->candidate->decoding, ctx->roots[i].path);
+        ctx->result->reason =
+            apr_psprintf(ctx->p,
+                         "%.512s (%s value): '..' climbs above "
+                         "root %s",
+                         ctx->candidate->name, ctx->candidate->decoding, ctx->roots[i].path);
         return XSF_OUTSIDE;
     }
-    if (!xsf_root_usable(ctx, i))
+    if (!xsf_root_usable(ctx, i)) {
         return XSF_ROOT_CHANGED;
+    }
     name = xsf_join(ctx->p, ctx->roots[i].path, comps, n);
     route.root = &ctx->roots[i];
     route.rel = rel;
     route.follow = ctx->opts->follow_symlinks;
     probe = xsf_open_beneath(ctx->p, route.root->fd, rel, XSF_O_PROBE, route.follow);
-    if (probe < 0 && errno == EXDEV && route.follow)
+    if (probe < 0 && errno == EXDEV && route.follow) {
         probe = xsf_reroute(ctx, &route);
-    if (probe < 0)
+    }
+    if (probe < 0) {
         return xsf_errno_status(ctx, errno, name);
+    }
     status = xsf_accept(ctx, probe, &route, name);
     close(probe);
     return status;
@@ -1157,20 +1227,24 @@ static xsf_status_t xsf_try_candidate(xsf_lookup_ctx_t *ctx)
 
         if (name[0] == '/') {
             rel = xsf_path_below(ctx->roots[i].path, name);
-            if (rel == NULL && ctx->roots[i].configured != NULL)
+            if (rel == NULL && ctx->roots[i].configured != NULL) {
                 rel = xsf_path_below(ctx->roots[i].configured, name);
-            if (rel == NULL)
+            }
+            if (rel == NULL) {
                 continue;
+            }
         }
         contained = 1;
         st = xsf_try_root(ctx, i, rel);
-        if (st != XSF_NOT_FOUND)
+        if (st != XSF_NOT_FOUND) {
             return st;
+        }
     }
     if (!contained) {
-        ctx->result->reason = apr_psprintf(ctx->p, "%.512s (%s value) is outside every "
-                                           "XSendFilePath root", name,
-                                           ctx->candidate->decoding);
+        ctx->result->reason = apr_psprintf(ctx->p,
+                                           "%.512s (%s value) is outside every "
+                                           "XSendFilePath root",
+                                           name, ctx->candidate->decoding);
         return XSF_OUTSIDE;
     }
     return XSF_NOT_FOUND;
@@ -1187,8 +1261,7 @@ static apr_status_t xsf_root_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-const char *xsf_root_open(apr_pool_t *p, const char *configured, int allow_delete,
-                          xsf_root_t *root)
+const char *xsf_root_open(apr_pool_t *p, const char *configured, int allow_delete, xsf_root_t *root)
 {
     struct stat st;
     char *path;
@@ -1197,18 +1270,21 @@ const char *xsf_root_open(apr_pool_t *p, const char *configured, int allow_delet
 
     memset(root, 0, sizeof(*root));
     root->fd = -1;
-    if (configured == NULL || configured[0] != '/')
+    if (configured == NULL || configured[0] != '/') {
         return "must be an absolute path";
+    }
     path = realpath(configured, NULL);
-    if (path == NULL)
+    if (path == NULL) {
         return apr_psprintf(p, "cannot be resolved: %s", xsf_strerror(p, errno));
+    }
     fd = open(path, XSF_O_DIR);
     if (fd < 0 || fstat(fd, &st) != 0) {
-        const char *err = apr_psprintf(p, "cannot be opened as a directory: %s",
-                                       xsf_strerror(p, errno));
+        const char *err =
+            apr_psprintf(p, "cannot be opened as a directory: %s", xsf_strerror(p, errno));
 
-        if (fd >= 0)
+        if (fd >= 0) {
             close(fd);
+        }
         free(path);
         return err;
     }
@@ -1226,10 +1302,8 @@ const char *xsf_root_open(apr_pool_t *p, const char *configured, int allow_delet
     return NULL;
 }
 
-xsf_status_t xsf_lookup(apr_pool_t *p, const char *value,
-                        const xsf_root_t *roots, int nroots,
-                        const xsf_lookup_opts_t *opts,
-                        xsf_lookup_result_t *result)
+xsf_status_t xsf_lookup(apr_pool_t *p, const char *value, const xsf_root_t *roots, int nroots,
+                        const xsf_lookup_opts_t *opts, xsf_lookup_result_t *result)
 {
     xsf_candidate_t candidates[XSF_MAX_CANDIDATES];
     xsf_decoding_t decoding;
@@ -1238,8 +1312,9 @@ xsf_status_t xsf_lookup(apr_pool_t *p, const char *value,
     int i;
 
     memset(result, 0, sizeof(*result));
-    if (value == NULL)
-        value = "";             /* refused below as empty */
+    if (value == NULL) {
+        value = ""; /* refused below as empty */
+    }
     if (nroots <= 0) {
         result->reason = "no XSendFilePath in scope: add one naming the directory "
                          "the backend's files are in";
@@ -1267,11 +1342,12 @@ xsf_status_t xsf_lookup(apr_pool_t *p, const char *value,
         st = xsf_try_candidate(&ctx);
     }
     if (st == XSF_NOT_FOUND) {
-        result->reason = apr_psprintf(p, "%.512s: not found under any XSendFilePath root "
-                                      "(%d decoding%s tried)%s%s", value, decoding.n,
-                                      decoding.n == 1 ? "" : "s",
-                                      decoding.skipped ? "; " : "",
-                                      decoding.skipped ? decoding.skipped : "");
+        result->reason =
+            apr_psprintf(p,
+                         "%.512s: not found under any XSendFilePath root "
+                         "(%d decoding%s tried)%s%s",
+                         value, decoding.n, decoding.n == 1 ? "" : "s",
+                         decoding.skipped ? "; " : "", decoding.skipped ? decoding.skipped : "");
     }
     return st;
 }
@@ -1284,33 +1360,39 @@ apr_status_t xsf_unlink_opened(apr_pool_t *p, const xsf_lookup_result_t *result)
     int dirfd;
     apr_status_t rv = APR_SUCCESS;
 
-    if (result == NULL || result->file == NULL || result->root == NULL
-        || result->path == NULL)
+    if (result == NULL || result->file == NULL || result->root == NULL || result->path == NULL) {
         return APR_EINVAL;
+    }
     root = result->root;
-    if (!root->allow_delete)
+    if (!root->allow_delete) {
         return APR_FROM_OS_ERROR(EACCES);
+    }
     below = xsf_path_below(root->path, result->path);
-    if (below == NULL || *below == '\0')
+    if (below == NULL || *below == '\0') {
         return APR_FROM_OS_ERROR(EACCES);
+    }
 
     slash = strrchr(below, '/');
     base = slash ? slash + 1 : below;
     /* the directory holding the name, reached from the root without any symlink */
-    dirfd = slash ? xsf_open_beneath(p, root->fd, apr_pstrmemdup(p, below,
-                                                                 (apr_size_t)(slash - below)),
-                                     XSF_O_DIR, 0)
+    dirfd = slash ? xsf_open_beneath(
+                p, root->fd, apr_pstrmemdup(p, below, (apr_size_t)(slash - below)), XSF_O_DIR, 0)
                   : root->fd;
-    if (dirfd < 0)
+    if (dirfd < 0) {
         rv = APR_FROM_OS_ERROR(errno);
-    else if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    }
+    else if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         rv = APR_FROM_OS_ERROR(errno);
+    }
     else if ((apr_dev_t)st.st_dev != result->finfo.device
-             || (apr_ino_t)st.st_ino != result->finfo.inode)
-        rv = APR_FROM_OS_ERROR(ESTALE);     /* the name now refers to another file */
-    else if (unlinkat(dirfd, base, 0) != 0)
+             || (apr_ino_t)st.st_ino != result->finfo.inode) {
+        rv = APR_FROM_OS_ERROR(ESTALE); /* the name now refers to another file */
+    }
+    else if (unlinkat(dirfd, base, 0) != 0) {
         rv = APR_FROM_OS_ERROR(errno);
-    if (dirfd >= 0 && dirfd != root->fd)
+    }
+    if (dirfd >= 0 && dirfd != root->fd) {
         close(dirfd);
+    }
     return rv;
 }

@@ -26,59 +26,59 @@
  * or mounted later.
  */
 typedef struct xsf_root {
-    const char *path;        /* canonical absolute path, no trailing '/' (except "/") */
-    const char *configured;  /* as written in XSendFilePath: absolute values may use this
+    const char *path;                  /* canonical absolute path, no trailing '/' (except "/") */
+    const char *configured;            /* as written in XSendFilePath: absolute values may use this
                                 spelling too (e.g. /var/www when it is a symlink to
                                 /srv/www); never used to open anything */
-    int allow_delete;        /* XSendFilePath ... AllowFileDelete */
-    int fd;                  /* the directory (O_PATH where available), close-on-exec */
-    apr_dev_t device;        /* its identity when opened: a lookup refuses a root */
-    apr_ino_t inode;         /* whose name now leads elsewhere */
-    volatile apr_uint32_t *checked_at;  /* the second the identity was last found intact,
+    int allow_delete;                  /* XSendFilePath ... AllowFileDelete */
+    int fd;                            /* the directory (O_PATH where available), close-on-exec */
+    apr_dev_t device;                  /* its identity when opened: a lookup refuses a root */
+    apr_ino_t inode;                   /* whose name now leads elsewhere */
+    volatile apr_uint32_t *checked_at; /* the second the identity was last found intact,
                                            shared by every copy of this root in a process */
 } xsf_root_t;
 
 /* Options for one lookup, taken from the directory config and the response. */
 typedef struct xsf_lookup_opts {
-    int unescape;            /* XSendFileUnescape On */
-    int value_is_encoded;    /* X-SendFile-Encoding: url: decode, and skip the raw value */
-    int follow_symlinks;     /* XSendFileFollowSymlinks */
-    apr_int32_t open_flags;  /* extra APR open flags, e.g. APR_FOPEN_SENDFILE_ENABLED */
-    int want_path;           /* fill result->path (one readlink(2) more): for deleting
+    int unescape;           /* XSendFileUnescape On */
+    int value_is_encoded;   /* X-SendFile-Encoding: url: decode, and skip the raw value */
+    int follow_symlinks;    /* XSendFileFollowSymlinks */
+    apr_int32_t open_flags; /* extra APR open flags, e.g. APR_FOPEN_SENDFILE_ENABLED */
+    int want_path;          /* fill result->path (one readlink(2) more): for deleting
                                 a temporary file, or for a debug log */
 } xsf_lookup_opts_t;
 
 typedef enum xsf_status {
-    XSF_FOUND = 0,           /* *file is open, regular file or named pipe */
-    XSF_BAD_VALUE,           /* empty, NUL, CR or LF after decoding: backend error (500) */
-    XSF_NOT_FOUND,           /* no candidate exists under any root (404) */
-    XSF_OUTSIDE,             /* a candidate exists only outside every root (403) */
-    XSF_FORBIDDEN,           /* permission denied, or a symlink with FollowSymlinks Off (403) */
-    XSF_NOT_REGULAR,         /* directory, device, socket (403) */
-    XSF_NO_ROOT,             /* no root in scope (403, the log names XSendFilePath) */
-    XSF_ERROR,               /* any other failure (EMFILE, EIO, ENOMEM): server error (500) */
-    XSF_ROOT_CHANGED         /* a root in the way was replaced or removed since start-up (500) */
+    XSF_FOUND = 0,   /* *file is open, regular file or named pipe */
+    XSF_BAD_VALUE,   /* empty, NUL, CR or LF after decoding: backend error (500) */
+    XSF_NOT_FOUND,   /* no candidate exists under any root (404) */
+    XSF_OUTSIDE,     /* a candidate exists only outside every root (403) */
+    XSF_FORBIDDEN,   /* permission denied, or a symlink with FollowSymlinks Off (403) */
+    XSF_NOT_REGULAR, /* directory, device, socket (403) */
+    XSF_NO_ROOT,     /* no root in scope (403, the log names XSendFilePath) */
+    XSF_ERROR,       /* any other failure (EMFILE, EIO, ENOMEM): server error (500) */
+    XSF_ROOT_CHANGED /* a root in the way was replaced or removed since start-up (500) */
 } xsf_status_t;
 
 typedef struct xsf_lookup_result {
-    apr_file_t *file;        /* open for reading, owned by APR: the pool's cleanup closes
+    apr_file_t *file;       /* open for reading, owned by APR: the pool's cleanup closes
                                 it, and apr_file_setaside() hands that duty on */
-    const char *path;        /* canonical path of the opened file, or NULL unless
+    const char *path;       /* canonical path of the opened file, or NULL unless
                                 opts->want_path */
-    const char *name;        /* the name as the backend gave it, joined to its root and
+    const char *name;       /* the name as the backend gave it, joined to its root and
                                 cleaned lexically (symlinks not resolved): what Apache's
                                 own static serving would put in r->filename, so mod_mime
                                 sees the backend's extension, not a symlink target's */
-    const char *decoding;    /* which SPEC §3 candidate matched, for debug logs:
+    const char *decoding;   /* which SPEC §3 candidate matched, for debug logs:
                                 "RFC 2047", "percent-decoded", "raw", "ISO-8859-1", ... */
-    const char *decoded;     /* that candidate: the value as decoded */
-    const xsf_root_t *root;  /* the root whose tree holds the opened file (for a symlink
+    const char *decoded;    /* that candidate: the value as decoded */
+    const xsf_root_t *root; /* the root whose tree holds the opened file (for a symlink
                                 into another root, that other root: xsf_unlink_opened()
                                 checks its allow_delete) */
-    apr_finfo_t finfo;       /* APR_FINFO_NORM of the opened descriptor */
-    int is_fifo;             /* a named pipe (SPEC §8); its descriptor stays O_NONBLOCK (an
+    apr_finfo_t finfo;      /* APR_FINFO_NORM of the opened descriptor */
+    int is_fifo;            /* a named pipe (SPEC §8); its descriptor stays O_NONBLOCK (an
                                 apr_file_read() then polls per the file's APR timeout) */
-    const char *reason;      /* for the log when the status is not XSF_FOUND; never sent to clients */
+    const char *reason; /* for the log when the status is not XSF_FOUND; never sent to clients */
 } xsf_lookup_result_t;
 
 /*
@@ -97,10 +97,8 @@ const char *xsf_root_open(apr_pool_t *p, const char *configured, int allow_delet
  * All allocations and the open file live in `p`; the descriptor is
  * close-on-exec.
  */
-xsf_status_t xsf_lookup(apr_pool_t *p, const char *value,
-                        const xsf_root_t *roots, int nroots,
-                        const xsf_lookup_opts_t *opts,
-                        xsf_lookup_result_t *result);
+xsf_status_t xsf_lookup(apr_pool_t *p, const char *value, const xsf_root_t *roots, int nroots,
+                        const xsf_lookup_opts_t *opts, xsf_lookup_result_t *result);
 
 /*
  * Delete the file a lookup opened (X-SendFile-Temporary), only if

@@ -33,7 +33,7 @@
 #include "fifo.h"
 
 #define XSF_STREAM_SLICE_MS 100
-#define XSF_STREAM_SEGMENT (64 * 1024)
+#define XSF_STREAM_SEGMENT  (64 * 1024)
 
 struct xsf_stream {
     fifo_t *fifo;
@@ -43,18 +43,18 @@ struct xsf_stream {
 #if APR_HAS_THREADS
     apr_thread_t *thread;
 #endif
-    volatile apr_uint32_t stop;        /* set by the consumer */
-    xsf_stream_status_t outcome;       /* written before fifo_close_write() */
+    volatile apr_uint32_t stop;  /* set by the consumer */
+    xsf_stream_status_t outcome; /* written before fifo_close_write() */
     apr_uint64_t bytes_in;
-    apr_size_t peak_memory;            /* the fifo's, kept when it is destroyed */
+    apr_size_t peak_memory; /* the fifo's, kept when it is destroyed */
     int stopped;
 };
 
 struct xsf_pipe {
-    apr_file_t *file;            /* owned by APR in the request's pool */
+    apr_file_t *file; /* owned by APR in the request's pool */
     int fd;
-    apr_interval_time_t wait;    /* how long the releaser waits for the producer */
-    int finished;                /* the producer closed its end: EOF was read */
+    apr_interval_time_t wait; /* how long the releaser waits for the producer */
+    int finished;             /* the producer closed its end: EOF was read */
     int closed;
 };
 
@@ -187,13 +187,17 @@ apr_status_t xsf_stream_start(xsf_stream_t **stream, apr_pool_t *p, xsf_pipe_t *
     *stream = s;
     return APR_SUCCESS;
 #else
-    (void)stream; (void)p; (void)pipe; (void)buffer; (void)idle;
+    (void)stream;
+    (void)p;
+    (void)pipe;
+    (void)buffer;
+    (void)idle;
     return APR_ENOTIMPL;
 #endif
 }
 
-xsf_stream_status_t xsf_stream_next(xsf_stream_t *s, struct iovec *iov,
-                                    apr_size_t *iovcnt, apr_size_t max_bytes)
+xsf_stream_status_t xsf_stream_next(xsf_stream_t *s, struct iovec *iov, apr_size_t *iovcnt,
+                                    apr_size_t max_bytes)
 {
     int rc = fifo_wait_readable(s->fifo, -1);
 
@@ -256,7 +260,7 @@ static void xsf_wait_for_producer(int fd, apr_time_t deadline)
     while ((left = deadline - apr_time_now()) > 0) {
         pfd.revents = 0;
         if (poll(&pfd, 1, (int)apr_time_as_msec(left) + 1) != 0) {
-            break;          /* data, hang-up, or an error: nothing to wait for */
+            break; /* data, hang-up, or an error: nothing to wait for */
         }
     }
     close(fd);
@@ -277,11 +281,11 @@ typedef struct xsf_held {
  * and on a self-pipe that announces a new entry or the child's end.
  */
 static struct {
-    apr_pool_t *pool;            /* created by xsf_pipe_child_init() */
+    apr_pool_t *pool; /* created by xsf_pipe_child_init() */
     apr_thread_mutex_t *lock;
-    apr_thread_t *thread;        /* started for the first pipe held */
-    int wake[2];                 /* the self-pipe */
-    xsf_held_t *held;            /* malloc'd */
+    apr_thread_t *thread; /* started for the first pipe held */
+    int wake[2];          /* the self-pipe */
+    xsf_held_t *held;     /* malloc'd */
     apr_size_t nheld, room;
     int stopping;
 } xsf_releaser = { .wake = { -1, -1 } };
@@ -317,8 +321,10 @@ static void *APR_THREAD_FUNC xsf_releaser_main(apr_thread_t *thread, void *data)
         pfds[n].fd = xsf_releaser.wake[0];
         pfds[n].events = POLLIN;
         pfds[n].revents = 0;
-        (void)poll(pfds, n + 1, first < 0 ? -1
-                                : first <= now ? 0 : (int)apr_time_as_msec(first - now) + 1);
+        (void)poll(pfds, n + 1,
+                   first < 0      ? -1
+                   : first <= now ? 0
+                                  : (int)apr_time_as_msec(first - now) + 1);
         if (pfds[n].revents != 0 && read(xsf_releaser.wake[0], drain, sizeof(drain)) < 0) {
             /* EAGAIN: an earlier round drained it */
         }
@@ -347,8 +353,8 @@ static int xsf_releaser_hold(int fd, apr_time_t deadline)
     }
     apr_thread_mutex_lock(xsf_releaser.lock);
     if (xsf_releaser.thread == NULL
-        && apr_thread_create(&xsf_releaser.thread, NULL, xsf_releaser_main, NULL,
-                             xsf_releaser.pool) != APR_SUCCESS) {
+        && apr_thread_create(&xsf_releaser.thread, NULL, xsf_releaser_main, NULL, xsf_releaser.pool)
+               != APR_SUCCESS) {
         xsf_releaser.thread = NULL;
     }
     if (xsf_releaser.thread != NULL && xsf_releaser.nheld == xsf_releaser.room) {
@@ -404,15 +410,27 @@ static apr_status_t xsf_releaser_cleanup(void *data)
 }
 #endif
 
+/* Keep `fd` open until its producer comes: in the releaser where it runs,
+ * else here. */
+static void xsf_release_later(int fd, apr_time_t deadline)
+{
+#if APR_HAS_THREADS
+    if (xsf_releaser_hold(fd, deadline)) {
+        return;
+    }
+#endif
+    xsf_wait_for_producer(fd, deadline);
+}
+
 void xsf_pipe_child_init(apr_pool_t *pchild)
 {
 #if APR_HAS_THREADS
     apr_pool_t *p;
 
     if (apr_pool_create(&p, pchild) != APR_SUCCESS
-        || apr_thread_mutex_create(&xsf_releaser.lock, APR_THREAD_MUTEX_DEFAULT,
-                                   p) != APR_SUCCESS) {
-        return;     /* no releaser: xsf_pipe_close() waits itself */
+        || apr_thread_mutex_create(&xsf_releaser.lock, APR_THREAD_MUTEX_DEFAULT, p)
+               != APR_SUCCESS) {
+        return; /* no releaser: xsf_pipe_close() waits itself */
     }
     if (pipe(xsf_releaser.wake) != 0) {
         xsf_releaser.wake[0] = xsf_releaser.wake[1] = -1;
@@ -459,11 +477,7 @@ void xsf_pipe_close(xsf_pipe_t *pipe)
         int held = fcntl(pipe->fd, F_DUPFD_CLOEXEC, 0);
 
         if (held >= 0) {
-            apr_time_t deadline = apr_time_now() + pipe->wait;
-#if APR_HAS_THREADS
-            if (!xsf_releaser_hold(held, deadline))
-#endif
-                xsf_wait_for_producer(held, deadline);
+            xsf_release_later(held, apr_time_now() + pipe->wait);
         }
     }
     /* The one owner of the descriptor is APR's cleanup: this runs it. */

@@ -50,10 +50,10 @@ void xsf_pipe_child_init(apr_pool_t *pchild);
 typedef struct xsf_stream xsf_stream_t;
 
 typedef enum xsf_stream_status {
-    XSF_STREAM_DATA = 0,     /* iov holds bytes to send */
-    XSF_STREAM_END,          /* the producer closed the pipe: the stream is complete */
-    XSF_STREAM_IDLE,         /* no new data for the idle timeout: truncate */
-    XSF_STREAM_ERROR         /* reading the pipe failed, or no memory: truncate */
+    XSF_STREAM_DATA = 0, /* iov holds bytes to send */
+    XSF_STREAM_END,      /* the producer closed the pipe: the stream is complete */
+    XSF_STREAM_IDLE,     /* no new data for the idle timeout: truncate */
+    XSF_STREAM_ERROR     /* reading the pipe failed, or no memory: truncate */
 } xsf_stream_status_t;
 
 /*
@@ -71,8 +71,8 @@ apr_status_t xsf_stream_start(xsf_stream_t **stream, apr_pool_t *p, xsf_pipe_t *
  * max_bytes buffered bytes, valid until xsf_stream_consumed(); a caller
  * sends them and then consumes exactly their total.
  */
-xsf_stream_status_t xsf_stream_next(xsf_stream_t *stream, struct iovec *iov,
-                                    apr_size_t *iovcnt, apr_size_t max_bytes);
+xsf_stream_status_t xsf_stream_next(xsf_stream_t *stream, struct iovec *iov, apr_size_t *iovcnt,
+                                    apr_size_t max_bytes);
 void xsf_stream_consumed(xsf_stream_t *stream, apr_size_t bytes);
 
 /* Bytes taken from the pipe so far, and the most held in memory at once. */

@@ -22,32 +22,32 @@
 
 #include "chunked.h"
 
-#define FIFO_CHUNKED_DEFAULT_LINE 4096
+#define FIFO_CHUNKED_DEFAULT_LINE      4096
 #define FIFO_CHUNKED_DEFAULT_EXT_TOTAL 16384
-#define FIFO_CHUNKED_DEFAULT_TRAILER 8192
-#define FIFO_CHUNKED_DEFAULT_MAX_SIZE ((uint64_t)INT64_MAX)
+#define FIFO_CHUNKED_DEFAULT_TRAILER   8192
+#define FIFO_CHUNKED_DEFAULT_MAX_SIZE  ((uint64_t)INT64_MAX)
 
 enum fifo_chunked_state {
-    ST_SIZE_START,      /* first hex digit of a chunk-size */
-    ST_SIZE,            /* more hex digits, extension or CR */
-    ST_EXT_SEMI,        /* BWS before ";" */
-    ST_EXT_NAME_START,  /* BWS after ";", then the name's first tchar */
-    ST_EXT_NAME,        /* rest of chunk-ext-name */
-    ST_EXT_NAME_BWS,    /* BWS after the name: "=" or ";" */
-    ST_EXT_VAL_START,   /* BWS after "=", then token or quoted-string */
-    ST_EXT_TOKEN,       /* token value */
-    ST_EXT_QSTR,        /* inside a quoted-string */
-    ST_EXT_QPAIR,       /* after a backslash in a quoted-string */
-    ST_EXT_VAL_END,     /* after a value: ";", BWS ";" or CR */
-    ST_SIZE_LF,         /* LF ending the chunk-size line */
-    ST_DATA,            /* chunk-data */
-    ST_DATA_CR,         /* CR after chunk-data */
-    ST_DATA_LF,         /* LF after chunk-data */
-    ST_TRAILER_START,   /* a field-line's first byte, or CR ending the body */
-    ST_TRAILER_NAME,    /* field-name */
-    ST_TRAILER_VALUE,   /* ":" OWS field-value OWS */
-    ST_TRAILER_LF,      /* LF ending a field-line */
-    ST_FINAL_LF,        /* LF ending the body */
+    ST_SIZE_START,     /* first hex digit of a chunk-size */
+    ST_SIZE,           /* more hex digits, extension or CR */
+    ST_EXT_SEMI,       /* BWS before ";" */
+    ST_EXT_NAME_START, /* BWS after ";", then the name's first tchar */
+    ST_EXT_NAME,       /* rest of chunk-ext-name */
+    ST_EXT_NAME_BWS,   /* BWS after the name: "=" or ";" */
+    ST_EXT_VAL_START,  /* BWS after "=", then token or quoted-string */
+    ST_EXT_TOKEN,      /* token value */
+    ST_EXT_QSTR,       /* inside a quoted-string */
+    ST_EXT_QPAIR,      /* after a backslash in a quoted-string */
+    ST_EXT_VAL_END,    /* after a value: ";", BWS ";" or CR */
+    ST_SIZE_LF,        /* LF ending the chunk-size line */
+    ST_DATA,           /* chunk-data */
+    ST_DATA_CR,        /* CR after chunk-data */
+    ST_DATA_LF,        /* LF after chunk-data */
+    ST_TRAILER_START,  /* a field-line's first byte, or CR ending the body */
+    ST_TRAILER_NAME,   /* field-name */
+    ST_TRAILER_VALUE,  /* ":" OWS field-value OWS */
+    ST_TRAILER_LF,     /* LF ending a field-line */
+    ST_FINAL_LF,       /* LF ending the body */
     ST_DONE,
     ST_ERROR
 };
@@ -55,13 +55,13 @@ enum fifo_chunked_state {
 struct fifo_chunked_decoder {
     fifo_chunked_limits_t lim;
     enum fifo_chunked_state state;
-    int status;                 /* FIFO_EPROTO/ELIMIT/... once in ST_ERROR */
+    int status; /* FIFO_EPROTO/ELIMIT/... once in ST_ERROR */
     const char *error;
-    uint64_t size;              /* chunk-size being parsed, then data left */
-    size_t line;                /* bytes of the current chunk-size line */
-    uint64_t ext_total;         /* extension bytes in the whole body */
-    size_t trailer;             /* bytes of the trailer section */
-    uint64_t offset;            /* input bytes consumed */
+    uint64_t size;      /* chunk-size being parsed, then data left */
+    size_t line;        /* bytes of the current chunk-size line */
+    uint64_t ext_total; /* extension bytes in the whole body */
+    size_t trailer;     /* bytes of the trailer section */
+    uint64_t offset;    /* input bytes consumed */
 };
 
 fifo_chunked_decoder_t *fifo_chunked_decoder_create(const fifo_chunked_limits_t *limits)
@@ -150,12 +150,11 @@ static enum fifo_chunked_state fifo_chunked_fail(fifo_chunked_decoder_t *dec, in
     dec->status = status;
     dec->error = why;
     return ST_ERROR;
-                                                 }
+}
 
 /* The states that end a chunk-ext-val or a chunk-ext-name accept the same
  * bytes: another extension, BWS before one, or the line's CR. */
-static enum fifo_chunked_state fifo_chunked_ext_next(fifo_chunked_decoder_t *dec,
-                                                     unsigned char c)
+static enum fifo_chunked_state fifo_chunked_ext_next(fifo_chunked_decoder_t *dec, unsigned char c)
 {
     if (c == ';') {
         return ST_EXT_NAME_START;
@@ -170,11 +169,10 @@ static enum fifo_chunked_state fifo_chunked_ext_next(fifo_chunked_decoder_t *dec
         return fifo_chunked_fail(dec, FIFO_EPROTO, "bare LF in chunk extension");
     }
     return fifo_chunked_fail(dec, FIFO_EPROTO, "invalid byte in chunk extension");
-                                                     }
+}
 
 /* The chunk-size line: digits, then extensions, then CR. */
-static enum fifo_chunked_state fifo_chunked_size_line(fifo_chunked_decoder_t *dec,
-                                                      unsigned char c)
+static enum fifo_chunked_state fifo_chunked_size_line(fifo_chunked_decoder_t *dec, unsigned char c)
 {
     enum fifo_chunked_state s = dec->state;
     int d = fifo_chunked_hex(c);
@@ -289,16 +287,13 @@ static enum fifo_chunked_state fifo_chunked_size_line(fifo_chunked_decoder_t *de
             return ST_EXT_QSTR;
         }
         return fifo_chunked_fail(dec, FIFO_EPROTO, "invalid quoted-pair in chunk extension");
-    case ST_EXT_VAL_END:
-        return fifo_chunked_ext_next(dec, c);
-    default:
-        return fifo_chunked_fail(dec, FIFO_EINVAL, "internal: not a chunk-size line state");
+    case ST_EXT_VAL_END: return fifo_chunked_ext_next(dec, c);
+    default: return fifo_chunked_fail(dec, FIFO_EINVAL, "internal: not a chunk-size line state");
     }
-                                                      }
+}
 
 /* The trailer section and the final CRLF, bounded as a whole. */
-static enum fifo_chunked_state fifo_chunked_trailer(fifo_chunked_decoder_t *dec,
-                                                    unsigned char c)
+static enum fifo_chunked_state fifo_chunked_trailer(fifo_chunked_decoder_t *dec, unsigned char c)
 {
     enum fifo_chunked_state s = dec->state;
 
@@ -347,10 +342,9 @@ static enum fifo_chunked_state fifo_chunked_trailer(fifo_chunked_decoder_t *dec,
             return ST_DONE;
         }
         return fifo_chunked_fail(dec, FIFO_EPROTO, "CR without LF ending the chunked body");
-    default:
-        return fifo_chunked_fail(dec, FIFO_EINVAL, "internal: not a trailer state");
+    default: return fifo_chunked_fail(dec, FIFO_EINVAL, "internal: not a trailer state");
     }
-                                                    }
+}
 
 /* One byte outside chunk-data. */
 static enum fifo_chunked_state fifo_chunked_step(fifo_chunked_decoder_t *dec, unsigned char c)
@@ -377,16 +371,14 @@ static enum fifo_chunked_state fifo_chunked_step(fifo_chunked_decoder_t *dec, un
     case ST_TRAILER_NAME:
     case ST_TRAILER_VALUE:
     case ST_TRAILER_LF:
-    case ST_FINAL_LF:
-        return fifo_chunked_trailer(dec, c);
-    default:
-        return fifo_chunked_size_line(dec, c);
+    case ST_FINAL_LF: return fifo_chunked_trailer(dec, c);
+    default: return fifo_chunked_size_line(dec, c);
     }
 }
 
 /* Where chunk-data goes: appended to a fifo, or described by iovecs. */
 struct fifo_chunked_sink {
-    fifo_t *out;                /* NULL: fill iov */
+    fifo_t *out; /* NULL: fill iov */
     struct iovec *iov;
     size_t iovcnt;
     size_t niov;
@@ -416,7 +408,7 @@ static size_t fifo_chunked_emit(struct fifo_chunked_sink *sink, const unsigned c
         }
     }
     return take;
-                                }
+}
 
 static int fifo_chunked_run(fifo_chunked_decoder_t *dec, const unsigned char *p, size_t len,
                             size_t *consumed, struct fifo_chunked_sink *sink)
@@ -456,15 +448,15 @@ static int fifo_chunked_run(fifo_chunked_decoder_t *dec, const unsigned char *p,
         return FIFO_EOF;
     }
     return full ? FIFO_EAGAIN : FIFO_OK;
-                            }
+}
 
-int fifo_chunked_decode(fifo_chunked_decoder_t *dec, const void *in, size_t len,
-                        size_t *consumed, fifo_t *out)
+int fifo_chunked_decode(fifo_chunked_decoder_t *dec, const void *in, size_t len, size_t *consumed,
+                        fifo_t *out)
 {
     struct fifo_chunked_sink sink = { out, NULL, 0, 0 };
 
     return fifo_chunked_run(dec, in, len, consumed, &sink);
-                        }
+}
 
 int fifo_chunked_decode_iov(fifo_chunked_decoder_t *dec, const void *in, size_t len,
                             size_t *consumed, struct iovec *iov, size_t iovcnt, size_t *niov)
@@ -474,7 +466,7 @@ int fifo_chunked_decode_iov(fifo_chunked_decoder_t *dec, const void *in, size_t 
 
     *niov = sink.niov;
     return rc;
-                            }
+}
 
 /* ---- encoder ---- */
 
@@ -504,7 +496,7 @@ static size_t fifo_chunked_fit(fifo_t *out, size_t len)
     size_t space = fifo_space(out);
     size_t room, n;
 
-    if (space < 6) {            /* "1\r\nX\r\n", the smallest chunk */
+    if (space < 6) { /* "1\r\nX\r\n", the smallest chunk */
         return 0;
     }
     room = space - 4;

@@ -38,10 +38,10 @@ extern "C" {
 
 /* Bounds of the decoder; a 0 field takes the default shown. */
 typedef struct fifo_chunked_limits {
-    size_t max_line;          /* chunk-size line incl. extensions, CRLF excluded: 4096 */
-    uint64_t max_ext_total;   /* all extension bytes of one body: 16384 */
-    size_t max_trailer;       /* trailer section incl. its CRLFs: 8192 */
-    uint64_t max_chunk_size;  /* largest accepted chunk-size: INT64_MAX */
+    size_t max_line;         /* chunk-size line incl. extensions, CRLF excluded: 4096 */
+    uint64_t max_ext_total;  /* all extension bytes of one body: 16384 */
+    size_t max_trailer;      /* trailer section incl. its CRLFs: 8192 */
+    uint64_t max_chunk_size; /* largest accepted chunk-size: INT64_MAX */
 } fifo_chunked_limits_t;
 
 typedef struct fifo_chunked_decoder fifo_chunked_decoder_t;
@@ -60,8 +60,8 @@ void fifo_chunked_decoder_destroy(fifo_chunked_decoder_t *dec);
  * (malformed), FIFO_ELIMIT (a bound exceeded), or out's error
  * (FIFO_ENOMEM, FIFO_CLOSED, FIFO_ABORTED), which is final too.
  */
-int fifo_chunked_decode(fifo_chunked_decoder_t *dec, const void *in, size_t len,
-                        size_t *consumed, fifo_t *out);
+int fifo_chunked_decode(fifo_chunked_decoder_t *dec, const void *in, size_t len, size_t *consumed,
+                        fifo_t *out);
 
 /*
  * The same without copying: the chunk data found in in[0..*consumed) is

@@ -13,8 +13,8 @@
 struct fifo_deflate {
     z_stream zs;
     int mode;
-    int status;             /* FIFO_OK, FIFO_EOF, or the final error */
-    uint64_t total_in;      /* z_stream's totals are uLong: 32 bits on some ABIs */
+    int status;        /* FIFO_OK, FIFO_EOF, or the final error */
+    uint64_t total_in; /* z_stream's totals are uLong: 32 bits on some ABIs */
     uint64_t total_out;
     uint64_t max_ratio;
     uint64_t ratio_slack;
@@ -130,7 +130,7 @@ static int fifo_deflate_call(fifo_deflate_t *z, fifo_t *out, size_t space, int z
     z->total_out += avail;
     *progress = avail > 0 || in_before != z->zs.avail_in;
     return zrc;
-                             }
+}
 
 /*
  * Runs zlib until the input is used up and, when flushing, until zlib has
@@ -141,19 +141,20 @@ static int fifo_deflate_call(fifo_deflate_t *z, fifo_t *out, size_t space, int z
  */
 static int fifo_deflate_run(fifo_deflate_t *z, fifo_t *out, int flush)
 {
-    int zflush = flush == FIFO_DEFLATE_FINISH ? Z_FINISH
-                 : flush == FIFO_DEFLATE_SYNC_FLUSH ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+    int zflush = flush == FIFO_DEFLATE_FINISH       ? Z_FINISH
+                 : flush == FIFO_DEFLATE_SYNC_FLUSH ? Z_SYNC_FLUSH
+                                                    : Z_NO_FLUSH;
     int rc = FIFO_OK;
 
     if (z->mode == FIFO_DEFLATE_DECOMPRESS) {
-        zflush = Z_NO_FLUSH;    /* inflate's flush only changes how it stops */
+        zflush = Z_NO_FLUSH; /* inflate's flush only changes how it stops */
     }
     while (rc == FIFO_OK) {
         size_t space = fifo_space(out);
         int progress = 0;
         int fifo_rc = FIFO_OK;
-        int zrc = space > 0 ? fifo_deflate_call(z, out, space, zflush, &progress, &fifo_rc)
-                            : Z_BUF_ERROR;
+        int zrc =
+            space > 0 ? fifo_deflate_call(z, out, space, zflush, &progress, &fifo_rc) : Z_BUF_ERROR;
 
         if (space == 0) {
             rc = FIFO_EAGAIN;
@@ -174,11 +175,11 @@ static int fifo_deflate_run(fifo_deflate_t *z, fifo_t *out, int flush)
             rc = FIFO_EOF;
         }
         else if (!progress || (z->zs.avail_in == 0 && z->zs.avail_out > 0)) {
-            break;              /* input used and output not full: nothing pending */
+            break; /* input used and output not full: nothing pending */
         }
     }
     if (rc == FIFO_OK && z->mode == FIFO_DEFLATE_DECOMPRESS && flush == FIFO_DEFLATE_FINISH) {
-        rc = FIFO_EPROTO;       /* the input ended before the stream did */
+        rc = FIFO_EPROTO; /* the input ended before the stream did */
     }
     return rc;
 }
@@ -200,7 +201,7 @@ int fifo_deflate_update(fifo_deflate_t *z, const void *in, size_t len, size_t *c
         z->zs.avail_in = (uInt)slice;
         rc = fifo_deflate_run(z, out, last ? flush : FIFO_DEFLATE_NO_FLUSH);
         if (rc != FIFO_EAGAIN) {
-            z->status = rc;     /* FIFO_EOF and errors are final */
+            z->status = rc; /* FIFO_EOF and errors are final */
         }
         left = z->zs.avail_in;
         z->zs.next_in = NULL;
@@ -212,7 +213,7 @@ int fifo_deflate_update(fifo_deflate_t *z, const void *in, size_t len, size_t *c
     }
     *consumed = done;
     return rc;
-                        }
+}
 
 int fifo_deflate_update_fifo(fifo_deflate_t *z, fifo_t *in, fifo_t *out, int flush)
 {

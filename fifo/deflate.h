@@ -25,16 +25,9 @@
 extern "C" {
 #endif
 
-enum fifo_deflate_format {
-    FIFO_DEFLATE_GZIP = 1,
-    FIFO_DEFLATE_ZLIB = 2,
-    FIFO_DEFLATE_RAW = 3
-};
+enum fifo_deflate_format { FIFO_DEFLATE_GZIP = 1, FIFO_DEFLATE_ZLIB = 2, FIFO_DEFLATE_RAW = 3 };
 
-enum fifo_deflate_mode {
-    FIFO_DEFLATE_COMPRESS = 1,
-    FIFO_DEFLATE_DECOMPRESS = 2
-};
+enum fifo_deflate_mode { FIFO_DEFLATE_COMPRESS = 1, FIFO_DEFLATE_DECOMPRESS = 2 };
 
 /* What fifo_deflate_update does with the output after the input. */
 enum fifo_deflate_flush {

@@ -28,7 +28,7 @@
  * on their own cores without a system call, then FIFO_YIELDS times after
  * giving the processor away, which lets the other side run where the two
  * share one. */
-#define FIFO_SPINS 8
+#define FIFO_SPINS  8
 #define FIFO_YIELDS 16
 
 /* The slow paths stay out of line, so that the common case of each call is
@@ -40,7 +40,7 @@
 #endif
 
 /* The bits of fifo->stopped. */
-#define FIFO_STOP_CLOSED 1
+#define FIFO_STOP_CLOSED  1
 #define FIFO_STOP_ABORTED 2
 
 /* fifo_wait's "keep waiting" answer; never returned to a caller. */
@@ -52,7 +52,7 @@
 struct fifo_seg {
     /* Set by the producer before it publishes a byte in the next segment. */
     _Atomic(struct fifo_seg *) next;
-    _Alignas(FIFO_LINE) unsigned char data[];   /* segment_size bytes */
+    _Alignas(FIFO_LINE) unsigned char data[]; /* segment_size bytes */
 };
 
 /* How often one side had to wait, and how often it slept. */
@@ -64,43 +64,43 @@ struct fifo_waits {
 struct fifo {
     /* Fixed at creation. */
     size_t seg_size;
-    size_t high_water;              /* SIZE_MAX: none */
+    size_t high_water; /* SIZE_MAX: none */
     int threadsafe;
-    int writers_wait;               /* thread-safe with a high-water mark */
-    pthread_mutex_t mutex;          /* only for sleeping and waking */
+    int writers_wait;      /* thread-safe with a high-water mark */
+    pthread_mutex_t mutex; /* only for sleeping and waking */
     pthread_cond_t readable;
     pthread_cond_t writable;
 
     /* Shared, written seldom. */
-    _Atomic(struct fifo_seg *) first;   /* the first segment ever linked */
-    _Atomic(struct fifo_seg *) spares;  /* drained segments kept for reuse, */
-    atomic_size_t nspares;          /* a stack of at most spares_max */
+    _Atomic(struct fifo_seg *) first;  /* the first segment ever linked */
+    _Atomic(struct fifo_seg *) spares; /* drained segments kept for reuse, */
+    atomic_size_t nspares;             /* a stack of at most spares_max */
     size_t spares_max;
-    atomic_int stopped;             /* FIFO_STOP_CLOSED | FIFO_STOP_ABORTED */
-    atomic_int reader_asleep;       /* set by a sleeper, cleared by its waker */
+    atomic_int stopped;       /* FIFO_STOP_CLOSED | FIFO_STOP_ABORTED */
+    atomic_int reader_asleep; /* set by a sleeper, cleared by its waker */
     atomic_int writer_asleep;
-    atomic_size_t made;             /* segments allocated ... */
-    atomic_size_t freed;            /* ... and freed: held = made - freed */
+    atomic_size_t made;  /* segments allocated ... */
+    atomic_size_t freed; /* ... and freed: held = made - freed */
 
     /* The two counters the sides meet in, each alone on its cache line: the
      * other side reads it while its owner keeps writing its own fields. */
-    _Alignas(FIFO_LINE) atomic_size_t in;   /* bytes committed, ever (wraps) */
-    _Alignas(FIFO_LINE) atomic_size_t out;  /* bytes consumed, ever (wraps) */
+    _Alignas(FIFO_LINE) atomic_size_t in;  /* bytes committed, ever (wraps) */
+    _Alignas(FIFO_LINE) atomic_size_t out; /* bytes consumed, ever (wraps) */
 
     /* The producer's end: only the producer writes these. */
-    _Alignas(FIFO_LINE) struct fifo_seg *tail;  /* the segment written to */
-    size_t tail_pos;                /* bytes of the tail written (no tail: full) */
-    size_t reserved;                /* size of the open reservation, 0: none */
-    size_t out_seen;                /* the consumer's counter, as last read */
-    size_t peak_from;               /* out_seen + peak_length: an in past it may be a peak */
+    _Alignas(FIFO_LINE) struct fifo_seg *tail; /* the segment written to */
+    size_t tail_pos;                           /* bytes of the tail written (no tail: full) */
+    size_t reserved;                           /* size of the open reservation, 0: none */
+    size_t out_seen;                           /* the consumer's counter, as last read */
+    size_t peak_from; /* out_seen + peak_length: an in past it may be a peak */
     atomic_size_t peak_length;
     atomic_size_t peak_segments;
     struct fifo_waits writer_waits;
 
     /* The consumer's end: only the consumer writes these. */
-    _Alignas(FIFO_LINE) struct fifo_seg *head;  /* the segment read from; NULL: first */
-    size_t head_pos;                /* bytes of the head consumed (no head: all) */
-    size_t in_seen;                 /* the producer's counter, as last read */
+    _Alignas(FIFO_LINE) struct fifo_seg *head; /* the segment read from; NULL: first */
+    size_t head_pos;                           /* bytes of the head consumed (no head: all) */
+    size_t in_seen;                            /* the producer's counter, as last read */
     struct fifo_waits reader_waits;
 };
 
@@ -120,17 +120,17 @@ struct fifo_cursor {
 const char *fifo_strerror(int status)
 {
     switch (status) {
-    case FIFO_OK:      return "success";
-    case FIFO_EOF:     return "end of data";
-    case FIFO_EAGAIN:  return "would block";
+    case FIFO_OK: return "success";
+    case FIFO_EOF: return "end of data";
+    case FIFO_EAGAIN: return "would block";
     case FIFO_TIMEOUT: return "timed out";
     case FIFO_ABORTED: return "aborted";
-    case FIFO_CLOSED:  return "write after close";
-    case FIFO_ENOMEM:  return "out of memory";
-    case FIFO_EINVAL:  return "invalid argument";
-    case FIFO_EPROTO:  return "malformed input";
-    case FIFO_ELIMIT:  return "limit exceeded";
-    default:           return "unknown status";
+    case FIFO_CLOSED: return "write after close";
+    case FIFO_ENOMEM: return "out of memory";
+    case FIFO_EINVAL: return "invalid argument";
+    case FIFO_EPROTO: return "malformed input";
+    case FIFO_ELIMIT: return "limit exceeded";
+    default: return "unknown status";
     }
 }
 
@@ -251,8 +251,8 @@ fifo_stats_t fifo_stats(fifo_t *f)
     st.peak_length = atomic_load_explicit(&f->peak_length, memory_order_relaxed);
     st.memory = fifo_memory(f);
     st.segments = st.memory / fifo_seg_bytes(f);
-    st.peak_memory = atomic_load_explicit(&f->peak_segments, memory_order_relaxed)
-                     * fifo_seg_bytes(f);
+    st.peak_memory =
+        atomic_load_explicit(&f->peak_segments, memory_order_relaxed) * fifo_seg_bytes(f);
     st.writer_waits = atomic_load_explicit(&f->writer_waits.waits, memory_order_relaxed);
     st.writer_sleeps = atomic_load_explicit(&f->writer_waits.sleeps, memory_order_relaxed);
     st.reader_waits = atomic_load_explicit(&f->reader_waits.waits, memory_order_relaxed);
@@ -285,8 +285,7 @@ static struct fifo_seg *fifo_seg_get(fifo_t *f)
     do {
         next = seg != NULL ? atomic_load_explicit(&seg->next, memory_order_relaxed) : NULL;
     } while (seg != NULL
-             && !atomic_compare_exchange_weak_explicit(&f->spares, &seg, next,
-                                                       memory_order_acquire,
+             && !atomic_compare_exchange_weak_explicit(&f->spares, &seg, next, memory_order_acquire,
                                                        memory_order_acquire));
     if (seg != NULL) {
         atomic_fetch_sub(&f->nspares, 1);
@@ -323,8 +322,7 @@ static void fifo_seg_release(fifo_t *f, struct fifo_seg *seg)
         atomic_fetch_add(&f->nspares, 1);
         do {
             atomic_store_explicit(&seg->next, top, memory_order_relaxed);
-        } while (!atomic_compare_exchange_weak_explicit(&f->spares, &top, seg,
-                                                        memory_order_release,
+        } while (!atomic_compare_exchange_weak_explicit(&f->spares, &top, seg, memory_order_release,
                                                         memory_order_relaxed));
     }
     else {
@@ -399,9 +397,8 @@ static void fifo_raise(fifo_t *f, int bit)
  * sleep in counts.  FIFO_EAGAIN on a plain fifo, which has nobody to wake
  * it; FIFO_TIMEOUT past the deadline.
  */
-static int fifo_wait(fifo_t *f, int (*ready)(fifo_t *), pthread_cond_t *cond,
-                     atomic_int *asleep, struct fifo_waits *counts, int timeout_ms,
-                     struct fifo_deadline *dl)
+static int fifo_wait(fifo_t *f, int (*ready)(fifo_t *), pthread_cond_t *cond, atomic_int *asleep,
+                     struct fifo_waits *counts, int timeout_ms, struct fifo_deadline *dl)
 {
     int rc = ready(f);
     int spins = 0;
@@ -550,7 +547,7 @@ static inline int fifo_write_state(const fifo_t *f)
  */
 FIFO_COLD static int fifo_put_segments(fifo_t *f, const unsigned char *p, size_t len)
 {
-    struct fifo_seg *fresh = NULL;      /* gathered, chained through next */
+    struct fifo_seg *fresh = NULL; /* gathered, chained through next */
     struct fifo_seg *last = NULL;
     size_t room = f->seg_size - f->tail_pos;
     size_t need = (len - room - 1) / f->seg_size + 1;
@@ -584,7 +581,7 @@ FIFO_COLD static int fifo_put_segments(fifo_t *f, const unsigned char *p, size_t
         f->tail_pos += take;
         done += take;
     }
-    while (fresh != NULL) {             /* only after a failed allocation */
+    while (fresh != NULL) { /* only after a failed allocation */
         struct fifo_seg *next = atomic_load_explicit(&fresh->next, memory_order_relaxed);
         fifo_seg_free(f, fresh);
         fresh = next;
@@ -598,7 +595,7 @@ static inline int fifo_put(fifo_t *f, const unsigned char *p, size_t len)
     int rc = FIFO_OK;
 
     if (len <= f->seg_size - f->tail_pos) {
-        memcpy(f->tail->data + f->tail_pos, p, len);    /* the common case */
+        memcpy(f->tail->data + f->tail_pos, p, len); /* the common case */
         f->tail_pos += len;
     }
     else {
@@ -658,7 +655,7 @@ int fifo_commit(fifo_t *f, size_t n)
         rc = fifo_stopped_status(stopped);
     }
     else if (n > f->reserved) {
-        rc = FIFO_EINVAL;           /* the reservation, if any, stays open */
+        rc = FIFO_EINVAL; /* the reservation, if any, stays open */
     }
     else if (n > 0) {
         f->tail_pos += n;
@@ -694,8 +691,8 @@ static int fifo_writer_ready(fifo_t *f)
 
 static int fifo_wait_room(fifo_t *f, int timeout_ms, struct fifo_deadline *dl)
 {
-    return fifo_wait(f, fifo_writer_ready, &f->writable, &f->writer_asleep,
-                     &f->writer_waits, timeout_ms, dl);
+    return fifo_wait(f, fifo_writer_ready, &f->writable, &f->writer_asleep, &f->writer_waits,
+                     timeout_ms, dl);
 }
 
 int fifo_wait_writable(fifo_t *f, int timeout_ms)
@@ -721,8 +718,7 @@ int fifo_reserve_wait(fifo_t *f, void **buf, size_t *avail, int timeout_ms)
     return rc;
 }
 
-int fifo_write_wait(fifo_t *f, const void *data, size_t len, size_t *written,
-                    int timeout_ms)
+int fifo_write_wait(fifo_t *f, const void *data, size_t len, size_t *written, int timeout_ms)
 {
     const unsigned char *p = data;
     struct fifo_deadline dl = { 0, { 0, 0 } };
@@ -877,7 +873,7 @@ size_t fifo_read(fifo_t *f, void *buf, size_t len)
     size_t n = fifo_min(fifo_consumer_avail(f, len), len);
 
     if (n > 0 && n < f->seg_size - f->head_pos) {
-        memcpy(buf, f->head->data + f->head_pos, n);    /* the common case */
+        memcpy(buf, f->head->data + f->head_pos, n); /* the common case */
         f->head_pos += n;
         fifo_consumed(f, n);
     }
@@ -918,8 +914,8 @@ int fifo_wait_readable(fifo_t *f, int timeout_ms)
 {
     struct fifo_deadline dl = { 0, { 0, 0 } };
 
-    return fifo_wait(f, fifo_reader_ready, &f->readable, &f->reader_asleep,
-                     &f->reader_waits, timeout_ms, &dl);
+    return fifo_wait(f, fifo_reader_ready, &f->readable, &f->reader_asleep, &f->reader_waits,
+                     timeout_ms, &dl);
 }
 
 int fifo_read_wait(fifo_t *f, void *buf, size_t len, size_t *got, int timeout_ms)

@@ -51,15 +51,15 @@ extern "C" {
 /* Status codes shared by the fifo and its stages.  Errors are negative. */
 enum fifo_status {
     FIFO_OK = 0,
-    FIFO_EOF = 1,        /* end of data: closed and drained, or stream complete */
-    FIFO_EAGAIN = -1,    /* would have to wait (or its output is full), and this call may not */
-    FIFO_TIMEOUT = -2,   /* the wait's timeout expired */
-    FIFO_ABORTED = -3,   /* fifo_abort() was called */
-    FIFO_CLOSED = -4,    /* write after fifo_close_write() */
+    FIFO_EOF = 1,      /* end of data: closed and drained, or stream complete */
+    FIFO_EAGAIN = -1,  /* would have to wait (or its output is full), and this call may not */
+    FIFO_TIMEOUT = -2, /* the wait's timeout expired */
+    FIFO_ABORTED = -3, /* fifo_abort() was called */
+    FIFO_CLOSED = -4,  /* write after fifo_close_write() */
     FIFO_ENOMEM = -5,
-    FIFO_EINVAL = -6,    /* bad argument or call out of order */
-    FIFO_EPROTO = -7,    /* malformed input to a decoding stage */
-    FIFO_ELIMIT = -8     /* a configured bound was exceeded */
+    FIFO_EINVAL = -6, /* bad argument or call out of order */
+    FIFO_EPROTO = -7, /* malformed input to a decoding stage */
+    FIFO_ELIMIT = -8  /* a configured bound was exceeded */
 };
 
 /* fifo_create() flags */
@@ -69,15 +69,15 @@ typedef struct fifo fifo_t;
 
 /* A snapshot of a fifo's figures (fifo_stats). */
 typedef struct fifo_stats {
-    size_t length;            /* bytes readable now */
-    size_t peak_length;       /* the most bytes readable at one time */
-    size_t segments;          /* segments held now, the spare included */
-    size_t memory;            /* bytes held now: segments and their headers */
-    size_t peak_memory;       /* the most bytes held at one time */
-    uint64_t writer_waits;    /* times a writer found the fifo at its mark and waited */
-    uint64_t writer_sleeps;   /* ... and of those, went to sleep */
-    uint64_t reader_waits;    /* times a reader found the fifo empty and waited */
-    uint64_t reader_sleeps;   /* ... and of those, went to sleep */
+    size_t length;          /* bytes readable now */
+    size_t peak_length;     /* the most bytes readable at one time */
+    size_t segments;        /* segments held now, the spare included */
+    size_t memory;          /* bytes held now: segments and their headers */
+    size_t peak_memory;     /* the most bytes held at one time */
+    uint64_t writer_waits;  /* times a writer found the fifo at its mark and waited */
+    uint64_t writer_sleeps; /* ... and of those, went to sleep */
+    uint64_t reader_waits;  /* times a reader found the fifo empty and waited */
+    uint64_t reader_sleeps; /* ... and of those, went to sleep */
 } fifo_stats_t;
 
 /* A short English description of a status code; never NULL. */
@@ -91,9 +91,9 @@ const char *fifo_strerror(int status);
 fifo_t *fifo_create(size_t segment_size, size_t high_water, unsigned flags);
 void fifo_destroy(fifo_t *fifo);
 
-size_t fifo_length(fifo_t *fifo);        /* bytes readable now (0 once aborted) */
+size_t fifo_length(fifo_t *fifo); /* bytes readable now (0 once aborted) */
 size_t fifo_segment_size(const fifo_t *fifo);
-size_t fifo_memory(fifo_t *fifo);        /* bytes held in segments, spare included */
+size_t fifo_memory(fifo_t *fifo); /* bytes held in segments, spare included */
 /* Bytes that may be written before the high-water mark (SIZE_MAX if none). */
 size_t fifo_space(fifo_t *fifo);
 fifo_stats_t fifo_stats(fifo_t *fifo);
@@ -143,8 +143,7 @@ size_t fifo_peek_iov(fifo_t *fifo, struct iovec *iov, size_t iovcnt, size_t max_
  * FIFO_ABORTED, FIFO_CLOSED or FIFO_ENOMEM; *written tells how much went in
  * either way.
  */
-int fifo_write_wait(fifo_t *fifo, const void *data, size_t len, size_t *written,
-                    int timeout_ms);
+int fifo_write_wait(fifo_t *fifo, const void *data, size_t len, size_t *written, int timeout_ms);
 /* Like fifo_reserve, waiting for room; *avail is capped by the room left. */
 int fifo_reserve_wait(fifo_t *fifo, void **buf, size_t *avail, int timeout_ms);
 /* Waits until fifo_space() > 0.  FIFO_OK, FIFO_TIMEOUT, FIFO_ABORTED, FIFO_CLOSED. */

@@ -10,7 +10,7 @@ struct fifo_stage {
     fifo_stage_run_fn run;
     fifo_stage_free_fn free_fn;
     void *ctx;
-    int ended;                  /* the stage returned FIFO_EOF */
+    int ended; /* the stage returned FIFO_EOF */
 };
 
 struct fifo_pipeline {
@@ -18,7 +18,7 @@ struct fifo_pipeline {
     size_t high_water;
     size_t nstages;
     struct fifo_stage *stages;
-    fifo_t **fifos;             /* nstages + 1: fifos[i] feeds stages[i] */
+    fifo_t **fifos; /* nstages + 1: fifos[i] feeds stages[i] */
     int status;
 };
 
@@ -142,7 +142,7 @@ static int fifo_pipeline_pass(fifo_pipeline_t *p, int flush, int *moved, int *th
             rc = fifo_length(in) > 0 ? FIFO_EPROTO : FIFO_OK;
         }
         else if (src == FIFO_OK && stage_flush == FIFO_PIPELINE_FINISH) {
-            rc = FIFO_EPROTO;   /* the input ended inside the stage's stream */
+            rc = FIFO_EPROTO; /* the input ended inside the stage's stream */
         }
         else if (src != FIFO_OK && src != FIFO_EAGAIN) {
             rc = src;
@@ -183,7 +183,7 @@ int fifo_pipeline_write(fifo_pipeline_t *p, const void *data, size_t len, size_t
             rc = fifo_pipeline_run(p, FIFO_PIPELINE_NO_FLUSH);
         }
         if (rc == FIFO_EAGAIN && n > 0) {
-            rc = FIFO_OK;       /* the input took bytes: it may take more now */
+            rc = FIFO_OK; /* the input took bytes: it may take more now */
         }
     }
     *written = done;
@@ -230,7 +230,7 @@ static int fifo_decoder_run(void *ctx, fifo_t *in, fifo_t *out, int flush)
     int rc = FIFO_OK;
     struct iovec iov;
 
-    (void)flush;                /* the decoder holds nothing back */
+    (void)flush; /* the decoder holds nothing back */
     while (rc == FIFO_OK && fifo_peek_iov(in, &iov, 1, SIZE_MAX) == 1) {
         size_t used = 0;
         rc = fifo_chunked_decode(ctx, iov.iov_base, iov.iov_len, &used, out);

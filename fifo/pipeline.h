@@ -38,9 +38,9 @@ extern "C" {
 
 /* How far fifo_pipeline_run pushes data: the values match fifo_deflate_flush. */
 enum fifo_pipeline_flush {
-    FIFO_PIPELINE_NO_FLUSH = FIFO_DEFLATE_NO_FLUSH,  /* stages may hold data back */
-    FIFO_PIPELINE_FLUSH = FIFO_DEFLATE_SYNC_FLUSH,   /* everything so far reaches the output */
-    FIFO_PIPELINE_FINISH = FIFO_DEFLATE_FINISH       /* the input is complete */
+    FIFO_PIPELINE_NO_FLUSH = FIFO_DEFLATE_NO_FLUSH, /* stages may hold data back */
+    FIFO_PIPELINE_FLUSH = FIFO_DEFLATE_SYNC_FLUSH,  /* everything so far reaches the output */
+    FIFO_PIPELINE_FINISH = FIFO_DEFLATE_FINISH      /* the input is complete */
 };
 
 typedef int (*fifo_stage_run_fn)(void *ctx, fifo_t *in, fifo_t *out, int flush);

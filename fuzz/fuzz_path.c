@@ -60,8 +60,9 @@ static const char *fuzz_at(const char *rel)
 
 static void fuzz_make(int ok, const char *rel)
 {
-    if (!ok)
+    if (!ok) {
         fuzz_die(rel, strerror(errno));
+    }
 }
 
 static void fuzz_file(const char *rel)
@@ -86,8 +87,9 @@ static void fuzz_remove_tree(void)
     /* the tree lives under the run's own temporary directory (fuzz/run.sh) */
     char *cmd = apr_psprintf(fuzz_pool, "rm -rf '%s'", fuzz_top);
 
-    if (system(cmd) != 0)
+    if (system(cmd) != 0) {
         fprintf(stderr, "fuzz_path: could not remove %s\n", fuzz_top);
+    }
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -128,8 +130,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_link("loop", "r1/loop");
 
     if (xsf_root_open(fuzz_pool, fuzz_at("r1"), 1, &fuzz_roots[0]) != NULL
-        || xsf_root_open(fuzz_pool, fuzz_at("r2"), 0, &fuzz_roots[1]) != NULL)
+        || xsf_root_open(fuzz_pool, fuzz_at("r2"), 0, &fuzz_roots[1]) != NULL) {
         fuzz_die("xsf_root_open", fuzz_top);
+    }
     return 0;
 }
 
@@ -145,8 +148,9 @@ static int fuzz_next_fd(void)
 {
     int fd = dup(0);
 
-    if (fd >= 0)
+    if (fd >= 0) {
         close(fd);
+    }
     return fd;
 }
 
@@ -156,8 +160,9 @@ static int fuzz_dotdots(const char *s)
     int n = 0;
 
     for (; *s; s += strcspn(s, "/"), s += *s == '/') {
-        if (s[0] == '.' && s[1] == '.' && (s[2] == '/' || s[2] == '\0'))
+        if (s[0] == '.' && s[1] == '.' && (s[2] == '/' || s[2] == '\0')) {
             ++n;
+        }
     }
     return n;
 }
@@ -171,26 +176,34 @@ static void fuzz_check_found(const xsf_lookup_result_t *res, const char *value, 
     struct stat st;
     ssize_t len;
 
-    if (res->file == NULL || apr_os_file_get(&fd, res->file) != APR_SUCCESS || fd < 0)
+    if (res->file == NULL || apr_os_file_get(&fd, res->file) != APR_SUCCESS || fd < 0) {
         fuzz_die("XSF_FOUND without an open file", NULL);
+    }
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
     len = readlink(proc, real, sizeof(real) - 1);
-    if (len < 0)
+    if (len < 0) {
         fuzz_die("readlink /proc/self/fd", strerror(errno));
+    }
     real[len] = '\0';
     if (!fuzz_inside(fuzz_roots[0].path, real)
-        && !(nroots == 2 && fuzz_inside(fuzz_roots[1].path, real)))
+        && !(nroots == 2 && fuzz_inside(fuzz_roots[1].path, real))) {
         fuzz_die("served a file outside the roots", real);
-    if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)))
+    }
+    if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
         fuzz_die("served neither a regular file nor a FIFO", real);
-    if (res->finfo.inode != st.st_ino || res->finfo.device != st.st_dev)
+    }
+    if (res->finfo.inode != st.st_ino || res->finfo.device != st.st_dev) {
         fuzz_die("finfo is not the descriptor's", real);
-    if (want_path ? res->path == NULL || strcmp(res->path, real) != 0 : res->path != NULL)
+    }
+    if (want_path ? res->path == NULL || strcmp(res->path, real) != 0 : res->path != NULL) {
         fuzz_die("path is not the descriptor's real path", res->path);
-    if (res->decoded == NULL || fuzz_dotdots(res->decoded) > fuzz_dotdots(value))
+    }
+    if (res->decoded == NULL || fuzz_dotdots(res->decoded) > fuzz_dotdots(value)) {
         fuzz_die("a decoding added a '..' segment", res->decoded);
-    if (res->is_fifo != S_ISFIFO(st.st_mode))
+    }
+    if (res->is_fifo != S_ISFIFO(st.st_mode)) {
         fuzz_die("is_fifo wrong", real);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -204,13 +217,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned flags;
     xsf_status_t st;
 
-    if (size == 0)
+    if (size == 0) {
         return 0;
+    }
     flags = data[0];
     apr_pool_create(&p, fuzz_pool);
     value = apr_pstrmemdup(p, (const char *)data + 1, size - 1);
-    if ((flags >> 3 & 3) != 0)
+    if ((flags >> 3 & 3) != 0) {
         value = apr_pstrcat(p, fuzz_top, "/", prefixes[flags >> 3 & 3], value, NULL);
+    }
     memset(&opts, 0, sizeof(opts));
     opts.unescape = flags & 1;
     opts.value_is_encoded = (flags & 2) != 0;
@@ -220,12 +235,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fd_before = fuzz_next_fd();
     st = xsf_lookup(p, value, fuzz_roots, nroots, &opts, &res);
-    if (st == XSF_FOUND)
+    if (st == XSF_FOUND) {
         fuzz_check_found(&res, value, nroots, opts.want_path);
-    else if (st > XSF_ROOT_CHANGED || res.file != NULL || res.reason == NULL)
+    }
+    else if (st > XSF_ROOT_CHANGED || res.file != NULL || res.reason == NULL) {
         fuzz_die("failed lookup with a file or without a reason", res.reason);
+    }
     apr_pool_destroy(p);
-    if (fuzz_next_fd() != fd_before)
+    if (fuzz_next_fd() != fd_before) {
         fuzz_die("descriptor leaked", value);
+    }
     return 0;
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Every test: install what is missing, build, then the C unit tests and the
 # Apache::Test suite (make check, event MPM), the MPM-sensitive part of the
-# suite again under prefork and worker, cppcheck, a fuzz smoke run of each
+# suite again under prefork and worker, cppcheck, the C style
+# (scripts/style.sh: clang-format and clang-tidy), a fuzz smoke run of each
 # target (FUZZ_SECONDS, default 60), the RPM, the Debian package installed
 # over Debian's own in a debootstrap root (make deb-check), the suite
 # against an ASan/UBSan build, and make distcheck.
@@ -31,6 +32,7 @@ for mpm in prefork worker; do
         TEST_FILES="t/semantics.t t/body.t t/stream.t t/descriptors.t t/transparent.t"
 done
 make cppcheck
+sh scripts/style.sh
 make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 make rpm-check
 make deb-check

@@ -180,8 +180,18 @@ void spsc_ring_close(struct spsc_ring *r)
 
 /* ---- the in-place chunked decoder ---- */
 
-enum { IP_SIZE, IP_EXT, IP_SIZE_LF, IP_DATA, IP_DATA_CR, IP_DATA_LF, IP_TRAILER,
-       IP_TRAILER_LINE, IP_FINAL_LF, IP_DONE };
+enum {
+    IP_SIZE,
+    IP_EXT,
+    IP_SIZE_LF,
+    IP_DATA,
+    IP_DATA_CR,
+    IP_DATA_LF,
+    IP_TRAILER,
+    IP_TRAILER_LINE,
+    IP_FINAL_LF,
+    IP_DONE
+};
 
 static int inplace_hex(char c)
 {
@@ -206,22 +216,14 @@ static int inplace_step(struct inplace_decoder *d, char c)
             return IP_SIZE;
         }
         return c == '\r' ? IP_SIZE_LF : c == ';' ? IP_EXT : -1;
-    case IP_EXT:
-        return c == '\r' ? IP_SIZE_LF : c == '\n' ? -1 : IP_EXT;
-    case IP_SIZE_LF:
-        return c != '\n' ? -1 : d->left == 0 ? IP_TRAILER : IP_DATA;
-    case IP_DATA_CR:
-        return c == '\r' ? IP_DATA_LF : -1;
-    case IP_DATA_LF:
-        return c == '\n' ? IP_SIZE : -1;
-    case IP_TRAILER:
-        return c == '\r' ? IP_FINAL_LF : IP_TRAILER_LINE;
-    case IP_TRAILER_LINE:
-        return c == '\n' ? IP_TRAILER : IP_TRAILER_LINE;
-    case IP_FINAL_LF:
-        return c == '\n' ? IP_DONE : -1;
-    default:
-        return -1;
+    case IP_EXT: return c == '\r' ? IP_SIZE_LF : c == '\n' ? -1 : IP_EXT;
+    case IP_SIZE_LF: return c != '\n' ? -1 : d->left == 0 ? IP_TRAILER : IP_DATA;
+    case IP_DATA_CR: return c == '\r' ? IP_DATA_LF : -1;
+    case IP_DATA_LF: return c == '\n' ? IP_SIZE : -1;
+    case IP_TRAILER: return c == '\r' ? IP_FINAL_LF : IP_TRAILER_LINE;
+    case IP_TRAILER_LINE: return c == '\n' ? IP_TRAILER : IP_TRAILER_LINE;
+    case IP_FINAL_LF: return c == '\n' ? IP_DONE : -1;
+    default: return -1;
     }
 }
 

@@ -54,8 +54,8 @@ struct spsc_ring {
     size_t cap;
     _Alignas(64) atomic_size_t head;
     _Alignas(64) atomic_size_t tail;
-    _Alignas(64) size_t head_seen;  /* the producer's copy */
-    _Alignas(64) size_t tail_seen;  /* the consumer's copy */
+    _Alignas(64) size_t head_seen; /* the producer's copy */
+    _Alignas(64) size_t tail_seen; /* the consumer's copy */
     atomic_int closed;
 };
 

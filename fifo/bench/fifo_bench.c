@@ -38,20 +38,20 @@
 #define MiB (1024.0 * 1024.0)
 
 enum {
-    SMALL = 64,                     /* the small write of the goals */
+    SMALL = 64, /* the small write of the goals */
     LARGE = 64 * 1024,
-    BURST = 64 * 1024,              /* one thread: written, then read back */
-    SEGMENT = 64 * 1024,            /* the module's segment size */
-    READ = 64 * 1024,               /* what a consumer takes at most at once */
-    BOUND = 1024 * 1024,            /* two threads, small writes: mark and ring size */
+    BURST = 64 * 1024,               /* one thread: written, then read back */
+    SEGMENT = 64 * 1024,             /* the module's segment size */
+    READ = 64 * 1024,                /* what a consumer takes at most at once */
+    BOUND = 1024 * 1024,             /* two threads, small writes: mark and ring size */
     MODULE_BOUND = 16 * 1024 * 1024, /* XSendFileStreamBuffer's default */
-    SOURCE = 4 * 1024 * 1024,       /* pieces come from here, cycling */
+    SOURCE = 4 * 1024 * 1024,        /* pieces come from here, cycling */
     ROUNDS = 9
 };
 
 static unsigned char *source;
 static unsigned char *dest;
-static volatile unsigned char sink;     /* keeps the compiler from dropping copies */
+static volatile unsigned char sink; /* keeps the compiler from dropping copies */
 
 static double bench_now(void)
 {
@@ -128,11 +128,26 @@ static double ring_one_thread(size_t piece, uint64_t total)
 
 static const uint64_t one_total = (uint64_t)512 << 20;
 
-static double small_fifo(void) { return fifo_one_thread(SMALL, 0, one_total); }
-static double small_fifo_ts(void) { return fifo_one_thread(SMALL, FIFO_THREADSAFE, one_total); }
-static double small_ring(void) { return ring_one_thread(SMALL, one_total); }
-static double large_fifo(void) { return fifo_one_thread(LARGE, 0, 4 * one_total); }
-static double large_ring(void) { return ring_one_thread(LARGE, 4 * one_total); }
+static double small_fifo(void)
+{
+    return fifo_one_thread(SMALL, 0, one_total);
+}
+static double small_fifo_ts(void)
+{
+    return fifo_one_thread(SMALL, FIFO_THREADSAFE, one_total);
+}
+static double small_ring(void)
+{
+    return ring_one_thread(SMALL, one_total);
+}
+static double large_fifo(void)
+{
+    return fifo_one_thread(LARGE, 0, 4 * one_total);
+}
+static double large_ring(void)
+{
+    return ring_one_thread(LARGE, 4 * one_total);
+}
 
 /* ---- two threads: a producer writes pieces, the consumer takes what is there ---- */
 
@@ -147,8 +162,8 @@ struct hand_off {
     struct spsc_ring spsc;
 #ifdef FIFO_BENCH_LIBEVENT
     struct evbuffer *ev;
-    pthread_mutex_t ev_mutex;       /* evbuffer has no blocking mode: */
-    pthread_cond_t ev_cond;         /* a condition variable beside it */
+    pthread_mutex_t ev_mutex; /* evbuffer has no blocking mode: */
+    pthread_cond_t ev_cond;   /* a condition variable beside it */
     int ev_done;
 #endif
 };
@@ -195,15 +210,9 @@ static void *producer(void *arg)
     for (done = 0; done < h->total; done += h->piece) {
         const unsigned char *p = piece_at(done);
         switch (h->kind) {
-        case Q_FIFO:
-            fifo_write_wait(h->fifo, p, h->piece, &n, -1);
-            break;
-        case Q_LOCKED:
-            locked_ring_write(&h->locked, p, h->piece);
-            break;
-        case Q_SPSC:
-            spsc_ring_write(&h->spsc, p, h->piece);
-            break;
+        case Q_FIFO: fifo_write_wait(h->fifo, p, h->piece, &n, -1); break;
+        case Q_LOCKED: locked_ring_write(&h->locked, p, h->piece); break;
+        case Q_SPSC: spsc_ring_write(&h->spsc, p, h->piece); break;
         default:
 #ifdef FIFO_BENCH_LIBEVENT
             ev_put(h, p, h->piece);
@@ -212,15 +221,9 @@ static void *producer(void *arg)
         }
     }
     switch (h->kind) {
-    case Q_FIFO:
-        fifo_close_write(h->fifo);
-        break;
-    case Q_LOCKED:
-        locked_ring_close(&h->locked);
-        break;
-    case Q_SPSC:
-        spsc_ring_close(&h->spsc);
-        break;
+    case Q_FIFO: fifo_close_write(h->fifo); break;
+    case Q_LOCKED: locked_ring_close(&h->locked); break;
+    case Q_SPSC: spsc_ring_close(&h->spsc); break;
     default:
 #ifdef FIFO_BENCH_LIBEVENT
         pthread_mutex_lock(&h->ev_mutex);
@@ -238,15 +241,9 @@ static size_t consume(struct hand_off *h)
     size_t n = 0;
 
     switch (h->kind) {
-    case Q_FIFO:
-        fifo_read_wait(h->fifo, dest, READ, &n, -1);
-        break;
-    case Q_LOCKED:
-        n = locked_ring_read(&h->locked, dest, READ);
-        break;
-    case Q_SPSC:
-        n = spsc_ring_read(&h->spsc, dest, READ);
-        break;
+    case Q_FIFO: fifo_read_wait(h->fifo, dest, READ, &n, -1); break;
+    case Q_LOCKED: n = locked_ring_read(&h->locked, dest, READ); break;
+    case Q_SPSC: n = spsc_ring_read(&h->spsc, dest, READ); break;
     default:
 #ifdef FIFO_BENCH_LIBEVENT
         n = ev_take(h, dest, READ);
@@ -318,9 +315,18 @@ static double two_threads(enum queue_kind kind, size_t piece, size_t bound, uint
 static const uint64_t two_small_total = (uint64_t)256 << 20;
 static const uint64_t two_large_total = (uint64_t)1 << 30;
 
-static double hand_off_fifo(void) { return two_threads(Q_FIFO, SMALL, BOUND, two_small_total); }
-static double hand_off_locked(void) { return two_threads(Q_LOCKED, SMALL, BOUND, two_small_total); }
-static double hand_off_spsc(void) { return two_threads(Q_SPSC, SMALL, BOUND, two_small_total); }
+static double hand_off_fifo(void)
+{
+    return two_threads(Q_FIFO, SMALL, BOUND, two_small_total);
+}
+static double hand_off_locked(void)
+{
+    return two_threads(Q_LOCKED, SMALL, BOUND, two_small_total);
+}
+static double hand_off_spsc(void)
+{
+    return two_threads(Q_SPSC, SMALL, BOUND, two_small_total);
+}
 static double module_fifo(void)
 {
     return two_threads(Q_FIFO, LARGE, MODULE_BOUND, two_large_total);
@@ -416,9 +422,10 @@ static double decode(const struct wire *w, enum decoder_kind kind, uint64_t tota
         fifo_chunked_decoder_t *fifo_dec = fifo_chunked_decoder_create(NULL);
         fifo_t *out = fifo_create(SEGMENT, 0, 0);
         struct inplace_decoder inplace = { 0, 0 };
-        size_t pico_state[8] = { 0 };   /* zeroed: picohttpparser's initial state */
-        void *dec = kind == D_PICO ? (void *)pico_state
-                    : kind == D_INPLACE ? (void *)&inplace : (void *)fifo_dec;
+        size_t pico_state[8] = { 0 }; /* zeroed: picohttpparser's initial state */
+        void *dec = kind == D_PICO      ? (void *)pico_state
+                    : kind == D_INPLACE ? (void *)&inplace
+                                        : (void *)fifo_dec;
         size_t pos = 0;
         int ended = 0;
 
@@ -437,11 +444,26 @@ static double decode(const struct wire *w, enum decoder_kind kind, uint64_t tota
 static const uint64_t decode_total = (uint64_t)1 << 30;
 static enum decoder_kind chunked_baseline = D_INPLACE;
 
-static double large_iov(void) { return decode(&wire_large, D_FIFO_IOV, decode_total); }
-static double large_into_fifo(void) { return decode(&wire_large, D_FIFO_FIFO, decode_total); }
-static double large_base(void) { return decode(&wire_large, chunked_baseline, decode_total); }
-static double small_iov(void) { return decode(&wire_small, D_FIFO_IOV, decode_total / 4); }
-static double small_base(void) { return decode(&wire_small, chunked_baseline, decode_total / 4); }
+static double large_iov(void)
+{
+    return decode(&wire_large, D_FIFO_IOV, decode_total);
+}
+static double large_into_fifo(void)
+{
+    return decode(&wire_large, D_FIFO_FIFO, decode_total);
+}
+static double large_base(void)
+{
+    return decode(&wire_large, chunked_baseline, decode_total);
+}
+static double small_iov(void)
+{
+    return decode(&wire_small, D_FIFO_IOV, decode_total / 4);
+}
+static double small_base(void)
+{
+    return decode(&wire_small, chunked_baseline, decode_total / 4);
+}
 
 /* ---- the driver ---- */
 
@@ -450,8 +472,8 @@ struct comparison {
     const char *baseline;
     double (*fifo)(void);
     double (*base)(void);
-    uint64_t bytes;             /* payload per run */
-    double goal;                /* 0: none */
+    uint64_t bytes; /* payload per run */
+    double goal;    /* 0: none */
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -532,24 +554,24 @@ int main(int argc, char **argv)
     const char *chunked_name;
     size_t i;
     struct comparison list[] = {
-        { "one thread, 64 B writes then 64 B reads, plain fifo", "memcpy ring",
-          small_fifo, small_ring, one_total, 0.8 },
-        { "one thread, 64 B, thread-safe fifo (`fifo_write_wait`/`fifo_read_wait`)",
-          "memcpy ring", small_fifo_ts, small_ring, one_total, 0 },
-        { "one thread, 64 KiB writes then reads, plain fifo", "memcpy ring",
-          large_fifo, large_ring, 4 * one_total, 0 },
+        { "one thread, 64 B writes then 64 B reads, plain fifo", "memcpy ring", small_fifo,
+          small_ring, one_total, 0.8 },
+        { "one thread, 64 B, thread-safe fifo (`fifo_write_wait`/`fifo_read_wait`)", "memcpy ring",
+          small_fifo_ts, small_ring, one_total, 0 },
+        { "one thread, 64 KiB writes then reads, plain fifo", "memcpy ring", large_fifo, large_ring,
+          4 * one_total, 0 },
         { "two threads, 64 B writes, reads of up to 64 KiB, 1 MiB bound",
-          "ring + mutex + condition variables", hand_off_fifo, hand_off_locked,
-          two_small_total, 0.8 },
+          "ring + mutex + condition variables", hand_off_fifo, hand_off_locked, two_small_total,
+          0.8 },
         { "two threads, 64 B writes, reads of up to 64 KiB, 1 MiB bound",
           "lock-free ring, spinning", hand_off_fifo, hand_off_spsc, two_small_total, 0.8 },
 #ifdef FIFO_BENCH_LIBEVENT
         { "two threads, 64 KiB writes and reads, 16 MiB bound (the module's case)",
-          "locked `evbuffer` + condition variable", module_fifo, module_evbuffer,
-          two_large_total, 0 },
+          "locked `evbuffer` + condition variable", module_fifo, module_evbuffer, two_large_total,
+          0 },
 #endif
-        { "chunked decoding, 64 KiB chunks, zero-copy (`fifo_chunked_decode_iov`)", NULL,
-          large_iov, large_base, decode_total, 1.0 },
+        { "chunked decoding, 64 KiB chunks, zero-copy (`fifo_chunked_decode_iov`)", NULL, large_iov,
+          large_base, decode_total, 1.0 },
         { "chunked decoding, 64 KiB chunks, into a fifo (`fifo_chunked_decode`)", NULL,
           large_into_fifo, large_base, decode_total, 0 },
         { "chunked decoding, 4 KiB chunks, zero-copy", NULL, small_iov, small_base,
@@ -582,8 +604,7 @@ int main(int argc, char **argv)
 #ifndef FIFO_BENCH_LIBEVENT
     printf("\n(libevent not found at configure time: no evbuffer comparison.)\n");
 #endif
-    printf("\n%d rounds per comparison; ratio = fifo throughput / baseline throughput.\n",
-           rounds);
+    printf("\n%d rounds per comparison; ratio = fifo throughput / baseline throughput.\n", rounds);
     free(wire_large.bytes);
     free(wire_small.bytes);
     free(source);

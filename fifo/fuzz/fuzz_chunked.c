@@ -27,7 +27,7 @@ struct outcome {
     int status;
     size_t consumed;
     const char *error;
-    fifo_t *out;            /* all the output, unbounded */
+    fifo_t *out; /* all the output, unbounded */
 };
 
 /* Moves what the fifo f holds to all. */
@@ -58,14 +58,14 @@ static int fuzz_decode_call(fifo_chunked_decoder_t *dec, const uint8_t *in, size
     else {
         rc = fifo_chunked_decode(dec, in, len, used, f);
         if (fifo_check(f) != NULL || (mark != 0 && fifo_length(f) > mark)) {
-            abort();            /* broken, or past its mark */
+            abort(); /* broken, or past its mark */
         }
         fuzz_collect(r->out, f);
     }
     for (i = 0; i < niov; ++i) {
         const uint8_t *p = iov[i].iov_base;
         if (p < in || p + iov[i].iov_len > in + *used) {
-            abort();            /* an iovec outside the input it describes */
+            abort(); /* an iovec outside the input it describes */
         }
         fifo_write(r->out, p, iov[i].iov_len);
     }
@@ -85,12 +85,12 @@ static struct outcome fuzz_decode(const uint8_t *data, size_t size, size_t piece
         size_t end = size - r.consumed < piece ? size : r.consumed + piece;
         do {
             size_t used = 0;
-            r.status = fuzz_decode_call(dec, data + r.consumed, end - r.consumed, &used, f, mark,
-                                        &r);
+            r.status =
+                fuzz_decode_call(dec, data + r.consumed, end - r.consumed, &used, f, mark, &r);
             r.consumed += used;
         } while (r.status == FIFO_EAGAIN);
         if (r.status == FIFO_OK && r.consumed != end) {
-            abort();            /* more input needed, yet some left unread */
+            abort(); /* more input needed, yet some left unread */
         }
     }
     r.error = fifo_chunked_decoder_error(dec);
@@ -116,8 +116,7 @@ static void fuzz_same(const struct outcome *a, const struct outcome *b)
     if (a->status != b->status || a->consumed != b->consumed
         || (a->error == NULL) != (b->error == NULL)
         || (a->error != NULL && strcmp(a->error, b->error) != 0)
-        || fifo_length(a->out) != fifo_length(b->out)
-        || memcmp(x, y, fifo_length(a->out)) != 0) {
+        || fifo_length(a->out) != fifo_length(b->out) || memcmp(x, y, fifo_length(a->out)) != 0) {
         abort();
     }
     free(x);
@@ -137,7 +136,7 @@ static void fuzz_round_trip(const uint8_t *data, size_t size, size_t seg, size_t
     int rc;
 
     while (!ended) {
-        size_t n = 1 + data[i++ % size] % 97;     /* chunk sizes from the data */
+        size_t n = 1 + data[i++ % size] % 97; /* chunk sizes from the data */
         n = n > size - pos ? size - pos : n;
         rc = pos < size ? fifo_chunked_encode(enc, data + pos, n, &used)
                         : fifo_chunked_encode_end(enc);

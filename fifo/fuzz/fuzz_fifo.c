@@ -26,10 +26,10 @@
 enum { FUZZ_MAX_LEN = 300 };
 
 struct model {
-    size_t head;            /* stream position of the next byte to read */
-    size_t tail;            /* ... and to write */
-    size_t reserved;        /* open reservation, 0: none */
-    size_t mark;            /* 0: none */
+    size_t head;     /* stream position of the next byte to read */
+    size_t tail;     /* ... and to write */
+    size_t reserved; /* open reservation, 0: none */
+    size_t mark;     /* 0: none */
     size_t peak;
     int closed;
     int aborted;
@@ -84,8 +84,8 @@ static void fuzz_appended(struct model *m, size_t n)
 static void fuzz_write(fifo_t *f, struct model *m, size_t len, int waiting)
 {
     unsigned char buf[FUZZ_MAX_LEN];
-    size_t room = m->mark == 0 ? len : m->mark - (m->tail - m->head < m->mark
-                                                  ? m->tail - m->head : m->mark);
+    size_t room =
+        m->mark == 0 ? len : m->mark - (m->tail - m->head < m->mark ? m->tail - m->head : m->mark);
     size_t want = waiting && len > room ? room : len;
     size_t written = 0;
     size_t i;
@@ -118,15 +118,9 @@ static void fuzz_read(fifo_t *f, struct model *m, size_t len, int how)
     int rc;
 
     switch (how) {
-    case 0:
-        got = fifo_read(f, buf, len);
-        break;
-    case 1:
-        got = fifo_peek(f, buf, len);
-        break;
-    case 2:
-        got = fifo_skip(f, len);
-        break;
+    case 0: got = fifo_read(f, buf, len); break;
+    case 1: got = fifo_peek(f, buf, len); break;
+    case 2: got = fifo_skip(f, len); break;
     default:
         rc = fifo_read_wait(f, buf, len, &got, 0);
         if (len == 0) {
@@ -222,8 +216,10 @@ static void fuzz_waits(fifo_t *f, const struct model *m)
         return;
     }
     fuzz_expect(r == (m->tail > m->head ? FIFO_OK : m->closed ? FIFO_EOF : busy));
-    fuzz_expect(w == (m->closed ? FIFO_CLOSED
-                      : m->mark != 0 && m->tail - m->head >= m->mark ? busy : FIFO_OK));
+    fuzz_expect(w
+                == (m->closed                                      ? FIFO_CLOSED
+                    : m->mark != 0 && m->tail - m->head >= m->mark ? busy
+                                                                   : FIFO_OK));
 }
 
 /* The figures agree with the model, and memory stays bounded. */
@@ -263,9 +259,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len = data[i + 1] % FUZZ_MAX_LEN;
 
         switch (data[i] % 16) {
-        case 0: case 1: fuzz_write(f, &m, len, 0); break;
-        case 2: case 3: fuzz_write(f, &m, len, 1); break;
-        case 4: case 5: fuzz_read(f, &m, len, 0); break;
+        case 0:
+        case 1: fuzz_write(f, &m, len, 0); break;
+        case 2:
+        case 3: fuzz_write(f, &m, len, 1); break;
+        case 4:
+        case 5: fuzz_read(f, &m, len, 0); break;
         case 6: fuzz_read(f, &m, len, 1); break;
         case 7: fuzz_read(f, &m, len, 2); break;
         case 8: fuzz_read(f, &m, len, 3); break;
@@ -278,7 +277,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_reserve(f, &m, 1);
             fuzz_commit(f, &m, len < m.reserved ? len : m.reserved);
             break;
-        case 12:            /* a reservation left open across operations */
+        case 12: /* a reservation left open across operations */
             if (m.reserved == 0) {
                 fuzz_reserve(f, &m, 0);
             }

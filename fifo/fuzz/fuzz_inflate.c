@@ -23,7 +23,7 @@ struct outcome {
     int status;
     size_t consumed;
     uint64_t outlen;
-    uint32_t sum;           /* order-sensitive digest of the output */
+    uint32_t sum; /* order-sensitive digest of the output */
 };
 
 static uint32_t fuzz_digest(uint32_t h, fifo_t *f)
@@ -65,12 +65,12 @@ static struct outcome fuzz_inflate(int format, const uint8_t *data, size_t size,
     }
     r.outlen = fifo_deflate_total_out(z);
     if (r.outlen > fifo_deflate_total_in(z) * FUZZ_RATIO + FUZZ_SLACK + FUZZ_SEG) {
-        abort();                /* the bomb bound leaked */
+        abort(); /* the bomb bound leaked */
     }
     fifo_deflate_destroy(z);
     fifo_destroy(out);
     return r;
-                                   }
+}
 
 static void fuzz_round_trip(int format, const uint8_t *data, size_t size)
 {
@@ -86,7 +86,7 @@ static void fuzz_round_trip(int format, const uint8_t *data, size_t size)
         || fifo_deflate_update_fifo(inf, wire, out, FIFO_DEFLATE_FINISH) != FIFO_EOF
         || fifo_length(out) != size) {
         abort();
-        }
+    }
     back = malloc(size + 1);
     fifo_read(out, back, size);
     if (size > 0 && memcmp(back, data, size) != 0) {
@@ -121,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         && (whole.status != split.status || whole.consumed != split.consumed
             || whole.outlen != split.outlen || whole.sum != split.sum)) {
         abort();
-        }
+    }
     fuzz_round_trip(format, data + 2, size - 2);
     return 0;
 }

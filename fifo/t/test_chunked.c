@@ -13,10 +13,10 @@
 struct vector {
     const char *name;
     const char *in;
-    size_t len;             /* 0: strlen(in) */
+    size_t len; /* 0: strlen(in) */
     int status;
-    const char *out;        /* decoded data (NULL: not checked) */
-    size_t consumed;        /* where decoding stopped; ALL: at the end */
+    const char *out; /* decoded data (NULL: not checked) */
+    size_t consumed; /* where decoding stopped; ALL: at the end */
 };
 
 #define ALL ((size_t)-1)
@@ -71,11 +71,11 @@ static int decode_piece(fifo_chunked_decoder_t *dec, const unsigned char *in, si
         *used += step;
     }
     return rc;
-                        }
+}
 
 /* Decodes in, split into pieces of piece bytes (0: random sizes). */
-static struct result decode_split(const unsigned char *in, size_t len, size_t piece,
-                                  uint64_t seed, const fifo_chunked_limits_t *lim, enum sink sink)
+static struct result decode_split(const unsigned char *in, size_t len, size_t piece, uint64_t seed,
+                                  const fifo_chunked_limits_t *lim, enum sink sink)
 {
     fifo_chunked_decoder_t *dec = fifo_chunked_decoder_create(lim);
     fifo_t *out = fifo_create(3, sink == INTO_BOUNDED_FIFO ? BOUND : 0, 0);
@@ -95,11 +95,11 @@ static struct result decode_split(const unsigned char *in, size_t len, size_t pi
         r.status = decode_piece(dec, in + pos, n, &used, sink, out, got, &overflow);
         pos += used;
         if (r.status == FIFO_OK && used != n) {
-            r.status = 999;     /* the decoder must take all it can use */
+            r.status = 999; /* the decoder must take all it can use */
         }
     }
     if (overflow) {
-        r.status = 998;         /* past the bound, or an iovec outside the input */
+        r.status = 998; /* past the bound, or an iovec outside the input */
     }
     r.consumed = pos;
     r.error = fifo_chunked_decoder_error(dec);
@@ -108,7 +108,7 @@ static struct result decode_split(const unsigned char *in, size_t len, size_t pi
     fifo_destroy(out);
     fifo_destroy(got);
     return r;
-                                  }
+}
 
 static int same_result(const struct result *a, const struct result *b)
 {
@@ -127,8 +127,9 @@ static void run_vector(const struct vector *v, const fifo_chunked_limits_t *lim)
     int sink;
 
     tu_ok(whole.status == v->status && whole.consumed == consumed
-          && (v->out == NULL || (whole.outlen == strlen(v->out)
-                                 && memcmp(whole.out, v->out, whole.outlen) == 0)),
+              && (v->out == NULL
+                  || (whole.outlen == strlen(v->out)
+                      && memcmp(whole.out, v->out, whole.outlen) == 0)),
           "%s", v->name);
     if (whole.status != v->status || whole.consumed != consumed) {
         tu_diag("status %d (%s) consumed %zu; want %d consumed %zu", whole.status,
@@ -140,7 +141,7 @@ static void run_vector(const struct vector *v, const fifo_chunked_limits_t *lim)
         struct result pieces = decode_split(in, len, 0, 42, lim, sink);
 
         tu_ok(same_result(&whole, &other) && same_result(&whole, &bytes)
-              && same_result(&whole, &pieces),
+                  && same_result(&whole, &pieces),
               "%s: the same %s, whole, byte by byte and in pieces", v->name, sink_names[sink]);
         free(other.out);
         free(bytes.out);
@@ -153,15 +154,14 @@ static const struct vector vectors[] = {
     /* valid bodies */
     { "empty body", "0\r\n\r\n", 0, FIFO_EOF, "", ALL },
     { "one chunk", "5\r\nhello\r\n0\r\n\r\n", 0, FIFO_EOF, "hello", ALL },
-    { "two chunks, upper and lower case hex", "A\r\n0123456789\r\nb\r\nabcdefghijk\r\n0\r\n\r\n",
-      0, FIFO_EOF, "0123456789abcdefghijk", ALL },
+    { "two chunks, upper and lower case hex", "A\r\n0123456789\r\nb\r\nabcdefghijk\r\n0\r\n\r\n", 0,
+      FIFO_EOF, "0123456789abcdefghijk", ALL },
     { "leading zeros", "0005\r\nhello\r\n000\r\n\r\n", 0, FIFO_EOF, "hello", ALL },
     { "chunk data holding CR and LF", "4\r\n\r\n\r\n\r\n0\r\n\r\n", 0, FIFO_EOF, "\r\n\r\n", ALL },
     { "extensions: name, token value, quoted value",
-      "5;a=b;c;d=\"x\\\"y;z\"\r\nhello\r\n0;last\r\n\r\n",
-      0, FIFO_EOF, "hello", ALL },
-    { "extensions with BWS around ';' and '='", "5 ; a = b\t;\tc\r\nhello\r\n0\r\n\r\n",
-      0, FIFO_EOF, "hello", ALL },
+      "5;a=b;c;d=\"x\\\"y;z\"\r\nhello\r\n0;last\r\n\r\n", 0, FIFO_EOF, "hello", ALL },
+    { "extensions with BWS around ';' and '='", "5 ; a = b\t;\tc\r\nhello\r\n0\r\n\r\n", 0,
+      FIFO_EOF, "hello", ALL },
     { "trailer fields", "5\r\nhello\r\n0\r\nX-Sum: 1 2\r\nEmpty:\r\n\r\n", 0, FIFO_EOF, "hello",
       ALL },
     { "bytes after the body are not consumed", "1\r\nx\r\n0\r\n\r\nGET / HTTP/1.1", 0, FIFO_EOF,
@@ -190,8 +190,8 @@ static const struct vector vectors[] = {
       "hell\r", 8 },
     { "CVE-2015-3183: junk in an extension", "5;a=\"b\"c\r\nhello\r\n0\r\n\r\n", 0, FIFO_EPROTO, "",
       7 },
-    { "CVE-2016-8743: LF alone after chunk data", "5\r\nhello\n0\r\n\r\n", 0, FIFO_EPROTO,
-      "hello", 8 },
+    { "CVE-2016-8743: LF alone after chunk data", "5\r\nhello\n0\r\n\r\n", 0, FIFO_EPROTO, "hello",
+      8 },
     { "CVE-2016-8743: CR alone after the size", "5\rhello\r\n", 0, FIFO_EPROTO, "", 2 },
     { "CVE-2016-8743: LF alone ending the body", "0\r\n\n", 0, FIFO_EPROTO, "", 3 },
     { "CVE-2016-8743: obs-fold in a trailer", "0\r\nX: a\r\n b\r\n\r\n", 0, FIFO_EPROTO, "", 9 },
@@ -229,7 +229,11 @@ static void test_extension_bounds(void)
     fifo_chunked_limits_t raised = { 0, 1 << 20, 0, 0 };
     size_t len = append(in, 0, "1;", 'a', 5000, "\r\nx\r\n0\r\n\r\n");
     struct vector v = { "CVE-2024-22019: a 5000-byte extension exceeds the 4096-byte line bound",
-                        in, len, FIFO_ELIMIT, "", 4096 };
+                        in,
+                        len,
+                        FIFO_ELIMIT,
+                        "",
+                        4096 };
     int i;
 
     run_vector(&v, NULL);
@@ -288,7 +292,7 @@ static void test_error_is_final(void)
     tu_is_str(fifo_chunked_decoder_error(dec), "bare LF after chunk-size", "the error says why");
     tu_is_long((long)fifo_chunked_decoder_offset(dec), 1, "and where");
     tu_is_long(fifo_chunked_decode(dec, "0\r\n\r\n", 5, &used, out), FIFO_EPROTO,
-                "valid input after an error still fails");
+               "valid input after an error still fails");
     tu_is_long((long)used, 0, "and is not consumed");
     tu_is_long((long)fifo_length(out), 0, "nothing was output");
     fifo_chunked_decoder_destroy(dec);
@@ -321,8 +325,8 @@ static void test_encoder(void)
     tu_check(in, "encode_fifo");
     got = tu_drain(out, &len);
     tu_ok(len == 3 + 5 + 2 + 5 + 300 + 2 + 3 + 2 + 2 + 5
-          && memcmp(got, "5\r\nhello\r\n12c\r\nzz", 17) == 0
-          && memcmp(got + len - 12, "2\r\nab\r\n0\r\n\r\n", 12) == 0,
+              && memcmp(got, "5\r\nhello\r\n12c\r\nzz", 17) == 0
+              && memcmp(got + len - 12, "2\r\nab\r\n0\r\n\r\n", 12) == 0,
           "encoder output: lowercase hex sizes, empty writes skipped, last-chunk");
     free(got);
     fifo_destroy(in);
@@ -403,7 +407,7 @@ static void test_round_trip(void)
                 fifo_write(wire, buf, n);
             }
             if ((pos == len && rc == FIFO_OK) || (rc != FIFO_OK && rc != FIFO_EAGAIN)) {
-                break;          /* the last-chunk went out, or an error */
+                break; /* the last-chunk went out, or an error */
             }
             pos += used;
         }

@@ -66,7 +66,7 @@ static void test_round_trips(void)
             rc = decompress(formats[f], packed, 1 + len % 13, out);
             got = tu_drain(out, &glen);
             tu_ok(rc == FIFO_EOF && glen == len && memcmp(got, data, len) == 0,
-                   "%s round trip of %zu bytes", names[f], len);
+                  "%s round trip of %zu bytes", names[f], len);
             free(got);
             free(data);
             fifo_destroy(packed);
@@ -90,15 +90,15 @@ static void test_sync_flush(void)
     tu_is_long((long)fifo_length(out), 0, "without a flush, deflate holds the bytes back");
     fifo_deflate_update(def, "world", 5, &used, wire, FIFO_DEFLATE_SYNC_FLUSH);
     tu_is_long(fifo_deflate_update_fifo(inf, wire, out, FIFO_DEFLATE_NO_FLUSH), FIFO_OK,
-                "the flushed prefix inflates");
+               "the flushed prefix inflates");
     tu_ok(fifo_read(out, buf, sizeof(buf)) == 11 && memcmp(buf, "hello world", 11) == 0,
-           "after a sync flush the peer has every byte so far");
+          "after a sync flush the peer has every byte so far");
     tu_is_long(fifo_deflate_update(def, NULL, 0, &used, wire, FIFO_DEFLATE_FINISH), FIFO_EOF,
-                "finish ends the stream");
+               "finish ends the stream");
     tu_is_long(fifo_deflate_update_fifo(inf, wire, out, FIFO_DEFLATE_FINISH), FIFO_EOF,
-                "the peer sees the end");
+               "the peer sees the end");
     tu_ok(fifo_deflate_total_in(def) == 11 && fifo_deflate_total_out(inf) == 11,
-           "byte totals are counted");
+          "byte totals are counted");
     fifo_deflate_destroy(def);
     fifo_deflate_destroy(inf);
     fifo_destroy(wire);
@@ -122,26 +122,26 @@ static void test_bad_input(void)
     z = fifo_deflate_create(FIFO_DEFLATE_DECOMPRESS, FIFO_DEFLATE_GZIP, 0);
     memcpy(buf + plen, "TRAILING", 8);
     tu_is_long(fifo_deflate_update(z, buf, plen + 8, &used, out, FIFO_DEFLATE_FINISH), FIFO_EOF,
-                "a gzip stream followed by other bytes ends at its end");
+               "a gzip stream followed by other bytes ends at its end");
     tu_is_long((long)used, (long)plen, "the trailing bytes are left unconsumed");
     fifo_deflate_destroy(z);
 
     z = fifo_deflate_create(FIFO_DEFLATE_DECOMPRESS, FIFO_DEFLATE_GZIP, 0);
-    tu_is_long(fifo_deflate_update(z, buf, plen - 3, &used, out, FIFO_DEFLATE_FINISH),
-                FIFO_EPROTO, "a truncated stream fails at finish");
+    tu_is_long(fifo_deflate_update(z, buf, plen - 3, &used, out, FIFO_DEFLATE_FINISH), FIFO_EPROTO,
+               "a truncated stream fails at finish");
     fifo_deflate_destroy(z);
 
     z = fifo_deflate_create(FIFO_DEFLATE_DECOMPRESS, FIFO_DEFLATE_GZIP, 0);
-    buf[plen - 2] ^= 0x55;      /* the length field of the gzip trailer */
+    buf[plen - 2] ^= 0x55; /* the length field of the gzip trailer */
     tu_is_long(fifo_deflate_update(z, buf, plen, &used, out, FIFO_DEFLATE_FINISH), FIFO_EPROTO,
-                "a corrupt trailer fails");
+               "a corrupt trailer fails");
     tu_is_long(fifo_deflate_update(z, hello, 5, &used, out, FIFO_DEFLATE_NO_FLUSH), FIFO_EPROTO,
-                "and the error is final");
+               "and the error is final");
     fifo_deflate_destroy(z);
 
     z = fifo_deflate_create(FIFO_DEFLATE_DECOMPRESS, FIFO_DEFLATE_ZLIB, 0);
     tu_is_long(fifo_deflate_update(z, "not zlib at all", 15, &used, out, FIFO_DEFLATE_NO_FLUSH),
-                FIFO_EPROTO, "garbage fails");
+               FIFO_EPROTO, "garbage fails");
     fifo_deflate_destroy(z);
     tu_check(out, "bad input");
     fifo_destroy(out);
@@ -149,8 +149,7 @@ static void test_bad_input(void)
 }
 
 /* 64 MiB of zeros compress to ~64 KiB: a ratio of ~1000 against a bound of 100. */
-static int inflate_bomb(const unsigned char *bomb, size_t len, uint64_t ratio,
-                        fifo_deflate_t **inf)
+static int inflate_bomb(const unsigned char *bomb, size_t len, uint64_t ratio, fifo_deflate_t **inf)
 {
     enum { SEG = 65536 };
     fifo_t *out = fifo_create(SEG, 0, 0);
@@ -164,12 +163,12 @@ static int inflate_bomb(const unsigned char *bomb, size_t len, uint64_t ratio,
         size_t n = len - pos < 1000 ? len - pos : 1000;
         rc = fifo_deflate_update(*inf, bomb + pos, n, &used, out, FIFO_DEFLATE_NO_FLUSH);
         pos += used;
-        fifo_skip(out, fifo_length(out));   /* a consumer that keeps up */
+        fifo_skip(out, fifo_length(out)); /* a consumer that keeps up */
         tu_check(out, "bomb");
     }
     fifo_destroy(out);
     return rc;
-                        }
+}
 
 static void test_bomb(void)
 {
@@ -194,14 +193,14 @@ static void test_bomb(void)
     tu_is_long(rc, FIFO_ELIMIT, "a compression bomb stops with FIFO_ELIMIT");
     bound = fifo_deflate_total_in(inf) * 100 + 4096;
     tu_ok(fifo_deflate_total_out(inf) <= bound + SEG,
-           "output stopped within one segment of the bound (%llu <= %llu + segment)",
-           (unsigned long long)fifo_deflate_total_out(inf), (unsigned long long)bound);
+          "output stopped within one segment of the bound (%llu <= %llu + segment)",
+          (unsigned long long)fifo_deflate_total_out(inf), (unsigned long long)bound);
     tu_ok(fifo_deflate_total_out(inf) < (uint64_t)ZEROS * TIMES, "well before the whole bomb");
     fifo_deflate_destroy(inf);
 
     rc = inflate_bomb(bomb, len, 0, &inf);
     tu_ok(rc == FIFO_EOF && fifo_deflate_total_out(inf) == (uint64_t)ZEROS * TIMES,
-           "with the bound disabled the same stream inflates completely");
+          "with the bound disabled the same stream inflates completely");
     fifo_deflate_destroy(inf);
 
     fifo_deflate_destroy(def);
@@ -239,7 +238,7 @@ static fifo_t *through_bounded(fifo_deflate_t *z, const unsigned char *data, siz
     }
     fifo_destroy(out);
     return all;
-                               }
+}
 
 /* Both directions stop at an output's high-water mark and resume. */
 static void test_bounded_output(void)

@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-static int allocations_left = -1;   /* before one fails; -1: never */
+static int allocations_left = -1; /* before one fails; -1: never */
 
 int posix_memalign(void **mem, size_t align, size_t size)
 {

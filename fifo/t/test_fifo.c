@@ -29,12 +29,12 @@ static int within_bound(fifo_t *f, size_t have, size_t seg, size_t *per)
     if (*per == 0 && st.segments > 0) {
         *per = st.memory / st.segments;
     }
-    return st.segments <= have / seg + 3 && st.memory == st.segments * *per
-           && st.length == have && st.peak_length >= have && st.peak_memory >= st.memory;
+    return st.segments <= have / seg + 3 && st.memory == st.segments * *per && st.length == have
+           && st.peak_length >= have && st.peak_memory >= st.memory;
 }
 
-static int model_step(fifo_t *f, struct model *m, uint64_t *rng, size_t seg,
-                      unsigned char *scratch, const unsigned char *source, size_t *per)
+static int model_step(fifo_t *f, struct model *m, uint64_t *rng, size_t seg, unsigned char *scratch,
+                      const unsigned char *source, size_t *per)
 {
     size_t len = tu_between(rng, 0, 3 * seg + 2);
     size_t have = m->tail - m->head;
@@ -45,26 +45,26 @@ static int model_step(fifo_t *f, struct model *m, uint64_t *rng, size_t seg,
     size_t avail;
 
     switch (tu_rand(rng) % 7) {
-    case 0:     /* write */
+    case 0: /* write */
         ok = fifo_write(f, source + m->tail, len) == FIFO_OK;
         memcpy(m->buf + m->tail, source + m->tail, len);
         m->tail += len;
         break;
-    case 1:     /* read */
+    case 1: /* read */
         got = fifo_read(f, scratch, len);
         ok = got == (len < have ? len : have) && memcmp(scratch, m->buf + m->head, got) == 0;
         m->head += got;
         break;
-    case 2:     /* peek */
+    case 2: /* peek */
         got = fifo_peek(f, scratch, len);
         ok = got == (len < have ? len : have) && memcmp(scratch, m->buf + m->head, got) == 0;
         break;
-    case 3:     /* skip */
+    case 3: /* skip */
         got = fifo_skip(f, len);
         ok = got == (len < have ? len : have);
         m->head += got;
         break;
-    case 4:     /* reserve, fill part, commit */
+    case 4: /* reserve, fill part, commit */
         ok = fifo_reserve(f, &buf, &avail) == FIFO_OK && avail >= 1 && avail <= seg;
         if (ok) {
             size_t take = tu_between(rng, 0, avail);
@@ -75,19 +75,17 @@ static int model_step(fifo_t *f, struct model *m, uint64_t *rng, size_t seg,
             ok = fifo_commit(f, take) == FIFO_OK;
         }
         break;
-    case 5:     /* iovec peek, bounded by entries and bytes */
+    case 5: /* iovec peek, bounded by entries and bytes */
         n = fifo_peek_iov(f, iov, 1 + tu_rand(rng) % 4, len);
         got = 0;
         for (i = 0; i < n && ok; ++i) {
-            ok = iov[i].iov_len > 0 && memcmp(iov[i].iov_base, m->buf + m->head + got,
-                                              iov[i].iov_len) == 0;
+            ok = iov[i].iov_len > 0
+                 && memcmp(iov[i].iov_base, m->buf + m->head + got, iov[i].iov_len) == 0;
             got += iov[i].iov_len;
         }
         ok = ok && got <= len && got <= have && (n > 0 || len == 0 || have == 0);
         break;
-    default:    /* length */
-        ok = fifo_length(f) == have;
-        break;
+    default: /* length */ ok = fifo_length(f) == have; break;
     }
     tu_check(f, "random operation");
     return ok && within_bound(f, m->tail - m->head, seg, per);
@@ -109,7 +107,8 @@ static void test_model(size_t seg, unsigned ops, uint64_t seed)
     for (i = 0; i < ops && ok && m.tail + 3 * seg + 3 < CAP; ++i) {
         ok = model_step(f, &m, &rng, seg, scratch, source, &per);
     }
-    tu_ok(ok, "segment %zu: %u random operations agree with the model, and after each the "
+    tu_ok(ok,
+          "segment %zu: %u random operations agree with the model, and after each the "
           "memory held stays within the data plus a drained head, an empty tail and a spare",
           seg, i);
     tu_invariants_held("segment size: invariants held after every operation");
@@ -129,9 +128,9 @@ static void test_create(void)
     tu_ok(fifo_create((size_t)-1, 0, 0) == NULL, "a segment size that would wrap is refused");
     f = fifo_create(16, 0, 0);
     st = fifo_stats(f);
-    tu_ok(f != NULL && st.length == 0 && st.segments == 0 && st.memory == 0
-          && st.peak_length == 0 && st.peak_memory == 0 && st.writer_waits == 0
-          && st.writer_sleeps == 0 && st.reader_waits == 0 && st.reader_sleeps == 0,
+    tu_ok(f != NULL && st.length == 0 && st.segments == 0 && st.memory == 0 && st.peak_length == 0
+              && st.peak_memory == 0 && st.writer_waits == 0 && st.writer_sleeps == 0
+              && st.reader_waits == 0 && st.reader_sleeps == 0,
           "a new fifo is empty, holds no segment, has no peaks, waited for nothing");
     tu_is_long((long)fifo_segment_size(f), 16, "segment size is kept");
     tu_ok(fifo_space(f) == (size_t)-1, "no high-water mark: unlimited space");
@@ -344,8 +343,8 @@ static void test_abort_discards(void)
 
 static void test_strerror(void)
 {
-    int codes[] = { FIFO_OK, FIFO_EOF, FIFO_EAGAIN, FIFO_TIMEOUT, FIFO_ABORTED,
-                    FIFO_CLOSED, FIFO_ENOMEM, FIFO_EINVAL, FIFO_EPROTO, FIFO_ELIMIT };
+    int codes[] = { FIFO_OK,     FIFO_EOF,    FIFO_EAGAIN, FIFO_TIMEOUT, FIFO_ABORTED,
+                    FIFO_CLOSED, FIFO_ENOMEM, FIFO_EINVAL, FIFO_EPROTO,  FIFO_ELIMIT };
     size_t i;
     int ok = 1;
 
@@ -509,8 +508,7 @@ static void test_high_water_bound(void)
           "the buffer never held more than the high-water mark (peak %zu, seen %zu)",
           st.peak_length, max_len);
     tu_ok(st.peak_length >= HW_MARK - sizeof(buf),
-          "it was filled to within one read of the mark (peak %zu of %d)", st.peak_length,
-          HW_MARK);
+          "it was filled to within one read of the mark (peak %zu of %d)", st.peak_length, HW_MARK);
     tu_ok(st.writer_waits > 0, "the writer waited at the mark (%llu times, %llu asleep)",
           (unsigned long long)st.writer_waits, (unsigned long long)st.writer_sleeps);
     tu_ok(st.peak_memory <= (HW_MARK / HW_SEG + 3) * (HW_SEG + 64),

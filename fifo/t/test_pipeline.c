@@ -44,10 +44,10 @@ struct trip {
     struct probe enc_probe;
     struct probe dec_probe;
     size_t mark;
-    size_t edge_most;           /* the most seen in an input or output fifo */
+    size_t edge_most; /* the most seen in an input or output fifo */
     const unsigned char *data;
     size_t len;
-    size_t checked;             /* bytes of data compared with the output */
+    size_t checked; /* bytes of data compared with the output */
     int same;
 };
 
@@ -227,8 +227,8 @@ static void test_round_trips(void)
 /* 100 MB of text-like bytes: words drawn from a small vocabulary. */
 static void test_100mb(void)
 {
-    static const char *words[] = { "stream ", "fifo ", "chunk ", "segment ", "apache ",
-                                   "deflate ", "pipe\n", "42 ", "x-sendfile ", "zero-copy " };
+    static const char *words[] = { "stream ",  "fifo ",  "chunk ", "segment ",    "apache ",
+                                   "deflate ", "pipe\n", "42 ",    "x-sendfile ", "zero-copy " };
     size_t len = 100 * 1000 * 1000;
     unsigned char *data = malloc(len);
     uint64_t rng = 99;

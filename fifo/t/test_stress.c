@@ -23,11 +23,11 @@ enum { SOURCE = 1 << 20 };
 struct stress {
     fifo_t *f;
     uint64_t total;
-    uint64_t phase;                 /* bytes per phase */
+    uint64_t phase; /* bytes per phase */
     size_t max_piece;
-    const unsigned char *source;    /* SOURCE random bytes, sent from random offsets */
-    pthread_barrier_t done;         /* both ended a phase */
-    pthread_barrier_t checked;      /* the consumer checked it */
+    const unsigned char *source; /* SOURCE random bytes, sent from random offsets */
+    pthread_barrier_t done;      /* both ended a phase */
+    pthread_barrier_t checked;   /* the consumer checked it */
     uLong sent_crc;
     uLong got_crc;
     uint64_t got;
@@ -37,8 +37,7 @@ struct stress {
 };
 
 /* Writes up to len bytes from p: copying or in place, at random. */
-static int produce(struct stress *s, uint64_t *rng, const unsigned char *p, size_t len,
-                   size_t *n)
+static int produce(struct stress *s, uint64_t *rng, const unsigned char *p, size_t len, size_t *n)
 {
     void *buf;
     int rc;
@@ -86,8 +85,8 @@ static void *producer(void *arg)
 }
 
 /* Takes up to len bytes: copying or zero-copy, at random. */
-static int consume(struct stress *s, uint64_t *rng, unsigned char *buf, size_t len,
-                   uLong *crc, size_t *n)
+static int consume(struct stress *s, uint64_t *rng, unsigned char *buf, size_t len, uLong *crc,
+                   size_t *n)
 {
     int rc;
 
@@ -140,8 +139,8 @@ static void *consumer(void *arg)
     return NULL;
 }
 
-static void stress(uint64_t total, uint64_t phase, size_t seg, size_t high_water,
-                   size_t max_piece, const unsigned char *source)
+static void stress(uint64_t total, uint64_t phase, size_t seg, size_t high_water, size_t max_piece,
+                   const unsigned char *source)
 {
     struct stress s;
     pthread_t tp, tc;
@@ -172,10 +171,10 @@ static void stress(uint64_t total, uint64_t phase, size_t seg, size_t high_water
     tu_ok(st.peak_length <= high_water, "the high-water mark held (peak %zu of %zu)",
           st.peak_length, high_water);
     tu_diag("%llu MiB, segment %zu, high water %zu: %.2f s; the writer waited %llu times "
-            "(%llu asleep), the reader %llu (%llu)", (unsigned long long)(total >> 20), seg,
-            high_water, tu_now() - t0, (unsigned long long)st.writer_waits,
-            (unsigned long long)st.writer_sleeps, (unsigned long long)st.reader_waits,
-            (unsigned long long)st.reader_sleeps);
+            "(%llu asleep), the reader %llu (%llu)",
+            (unsigned long long)(total >> 20), seg, high_water, tu_now() - t0,
+            (unsigned long long)st.writer_waits, (unsigned long long)st.writer_sleeps,
+            (unsigned long long)st.reader_waits, (unsigned long long)st.reader_sleeps);
     pthread_barrier_destroy(&s.done);
     pthread_barrier_destroy(&s.checked);
     fifo_destroy(s.f);
@@ -185,8 +184,8 @@ int main(int argc, char **argv)
 {
     unsigned char *source = malloc(SOURCE);
     /* `test_stress quick` (the ThreadSanitizer run, 5-15 times slower) moves 64 MiB. */
-    uint64_t total = argc > 1 && strcmp(argv[1], "quick") == 0 ? (uint64_t)64 << 20
-                                                                : (uint64_t)1 << 30;
+    uint64_t total =
+        argc > 1 && strcmp(argv[1], "quick") == 0 ? (uint64_t)64 << 20 : (uint64_t)1 << 30;
 
     tu_fill(source, SOURCE, 77);
     stress(total, (uint64_t)1 << 20, 16384, 256 * 1024, 65536, source);

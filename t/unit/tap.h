@@ -19,8 +19,9 @@ static int tap_failed;
 static void tap_vreport(int pass, const char *fmt, va_list ap)
 {
     ++tap_count;
-    if (!pass)
+    if (!pass) {
         ++tap_failed;
+    }
     printf("%sok %d - ", pass ? "" : "not ", tap_count);
     vprintf(fmt, ap);
     putchar('\n');
@@ -49,11 +50,12 @@ static void tap_diag(const char *fmt, ...)
 
 static int tap_is_str(const char *got, const char *want, const char *name)
 {
-    int pass = (got == NULL && want == NULL)
-               || (got != NULL && want != NULL && strcmp(got, want) == 0);
+    int pass =
+        (got == NULL && want == NULL) || (got != NULL && want != NULL && strcmp(got, want) == 0);
     tap_ok(pass, "%s", name);
-    if (!pass)
+    if (!pass) {
         tap_diag("got '%s', want '%s'", got ? got : "(null)", want ? want : "(null)");
+    }
     return pass;
 }
 
@@ -61,8 +63,9 @@ static int tap_is_long(long got, long want, const char *name)
 {
     int pass = got == want;
     tap_ok(pass, "%s", name);
-    if (!pass)
+    if (!pass) {
         tap_diag("got %ld, want %ld", got, want);
+    }
     return pass;
 }
 
