@@ -124,7 +124,8 @@ check_url "$port_new" /cgi/gib 1073741824
 
 echo "# Benchmark results"
 echo
-echo "Written by \`make bench-results\` (bench/run.sh); do not edit by hand."
+echo "Written by \`make bench-results\` (bench/run.sh); do not edit by hand.  What the profiles"
+echo "say about each goal, and what would close a missed one: [PROFILE.md](PROFILE.md)."
 echo
 echo "| | |"
 echo "|---|---|"
