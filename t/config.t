@@ -40,11 +40,7 @@ like($res->header('ETag') // '', qr/^"\Q$digest\E=?"$/, 'FileETag Digest: the SH
 
 # No XSendFilePath anywhere: 403, and the log says which directive to add.
 my $asis = docroot() . '/noroot';
-mkdir $asis;
-open my $fh, '>', "$asis/x.asis" or die "$asis/x.asis: $!";
-print $fh "Status: 200 OK\nX-SendFile: $hello\n\nbody\n";
-close $fh;
-chmod 0644, "$asis/x.asis";
+make_asis($asis, 'x.asis', "X-SendFile: $hello");
 my $httpd = start_httpd(name => 'noroot', conf => <<"CONF");
 DocumentRoot ${\docroot()}
 <Directory $asis>

@@ -96,11 +96,7 @@ is(scalar @open, 0, 'X-SendFile-Temporary: deleted files are not held open (spac
 # here under `ulimit -n 64`: the suite's children cannot be limited from
 # outside without ptrace rights.)
 my $asis = docroot() . '/asis-limit';
-mkdir $asis;
-open my $fh, '>', "$asis/big.asis" or die "$asis/big.asis: $!";
-print $fh "Status: 200 OK\nX-SendFile: descriptors/big.bin\n\nbody\n";
-close $fh;
-chmod 0644, "$asis/big.asis";
+make_asis($asis, 'big.asis', 'X-SendFile: descriptors/big.bin');
 my $limited = start_httpd(name => 'nofile64', shell_prefix => 'ulimit -n 64', conf => <<"CONF");
 DocumentRoot ${\docroot()}
 EnableSendfile On

@@ -101,12 +101,10 @@ SKIP: {
     mkdir $dir;
     mkdir $asis;
     chmod 0777, $dir;
-    for ([paced => "X-Accel-Limit-Rate: 4194304\r\n"], [plain => '']) {
-        my ($name, $extra) = @$_;
-        open my $fh, '>', "$asis/$name.asis" or die $!;
-        print $fh "Status: 200\r\nContent-Type: application/octet-stream\r\n"
-                . "X-SendFile: $big\r\n$extra\r\nbody\n";
-        close $fh;
+    for ([paced => 'X-Accel-Limit-Rate: 4194304'], ['plain']) {
+        my ($name, @extra) = @$_;
+        make_asis($asis, "$name.asis", 'Content-Type: application/octet-stream',
+                  "X-SendFile: $big", @extra);
     }
     chmod 0755, $asis;
     chmod 0644, glob "$asis/*";

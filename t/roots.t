@@ -26,11 +26,7 @@ symlink 'inner.txt', "$root/link.txt" or die "symlink: $!";
 
 sub asis {
     my ($name, $header) = @_;
-    mkdir $asis;
-    open my $fh, '>', "$asis/$name" or die "$asis/$name: $!";
-    print $fh "Status: 200 OK\nContent-Type: text/plain\n$header\n\nbody\n";
-    close $fh;
-    chmod 0644, "$asis/$name";
+    make_asis($asis, $name, 'Content-Type: text/plain', $header);
 }
 asis('doc.asis', 'X-SendFile: doc.txt');
 asis('abs.asis', "X-SendFile: $root/doc.txt");

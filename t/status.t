@@ -37,9 +37,7 @@ my %asis = (
     accel   => 'X-Accel-Redirect: /protected/target.txt',
 );
 for my $name (keys %asis) {
-    open my $fh, '>', "$asis/$name.asis" or die $!;
-    print $fh "Status: 200\r\nContent-Type: text/plain\r\n$asis{$name}\r\n\r\nbody\n";
-    close $fh;
+    make_asis($asis, "$name.asis", 'Content-Type: text/plain', $asis{$name});
 }
 system 'chmod', '-R', 'a+rX', $asis, $store;
 

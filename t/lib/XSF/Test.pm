@@ -18,7 +18,7 @@ our @EXPORT = qw(docroot files_dir make_file backend_url qenc
                  header_list stream_sha256 port
                  httpd_children open_descriptors error_log_size error_log_since
                  start_httpd stop_httpd httpd_pid free_port start_php_fcgi
-                 module_dir timed_get cgi_app_conf asis_conf);
+                 module_dir timed_get cgi_app_conf asis_conf make_asis);
 
 sub docroot { Apache::Test::vars('documentroot') }
 sub files_dir { docroot() . '/files' }
@@ -250,6 +250,19 @@ sub cgi_app_conf {
     return join "\n", "ScriptSock $dir/cgid.sock", "ScriptAlias /app/ $cgi/",
         "<Directory $cgi>", '    Options +ExecCGI', '    Require all granted', '</Directory>',
         '<Location /app/>', '    XSendFile On', (map { "    $_" } @more), '</Location>', '';
+}
+
+# An .asis response file $dir/$name (mod_asis): status 200, the header
+# lines given, a body the module must drop; readable by httpd's user.
+sub make_asis {
+    my ($dir, $name, @headers) = @_;
+    make_path($dir);
+    chmod 0755, $dir;
+    open my $fh, '>', "$dir/$name" or die "$dir/$name: $!";
+    print $fh join('', map { "$_\n" } 'Status: 200 OK', @headers), "\nbody\n";
+    close $fh;
+    chmod 0644, "$dir/$name";
+    return "$dir/$name";
 }
 
 sub asis_conf {
