@@ -664,23 +664,116 @@ static void xsf_unset_header(request_rec *r, const char *name)
     }
 }
 
-static int xsf_has_trigger(const request_rec *r)
+/* The headers of §2 and §10, then the validators the filter reads beside them. */
+enum {
+    XSF_H_FILE,
+    XSF_H_TEMPORARY,
+    XSF_H_ENCODING,
+    XSF_H_ACCEL,
+    XSF_H_LIMIT_RATE,
+    XSF_H_BUFFERING,
+    XSF_H_CHARSET,
+    XSF_H_EXPIRES,
+    XSF_H_OURS, /* those above never reach a client */
+    XSF_H_ETAG = XSF_H_OURS,
+    XSF_H_LAST_MODIFIED,
+    XSF_H_COUNT
+};
+
+static const char *const xsf_header_names[XSF_H_COUNT] = {
+    [XSF_H_FILE] = XSF_HDR_FILE,
+    [XSF_H_TEMPORARY] = XSF_HDR_TEMPORARY,
+    [XSF_H_ENCODING] = XSF_HDR_ENCODING,
+    [XSF_H_ACCEL] = XSF_HDR_ACCEL,
+    [XSF_H_LIMIT_RATE] = XSF_HDR_LIMIT_RATE,
+    [XSF_H_BUFFERING] = XSF_HDR_BUFFERING,
+    [XSF_H_CHARSET] = XSF_HDR_CHARSET,
+    [XSF_H_EXPIRES] = XSF_HDR_EXPIRES,
+    [XSF_H_ETAG] = "ETag",
+    [XSF_H_LAST_MODIFIED] = "Last-Modified",
+};
+
+#define XSF_H_BIT(h)  (1U << (h))
+#define XSF_OURS_MASK (XSF_H_BIT(XSF_H_OURS) - 1)
+#define XSF_TRIGGERS  (XSF_H_BIT(XSF_H_FILE) | XSF_H_BIT(XSF_H_TEMPORARY) | XSF_H_BIT(XSF_H_ACCEL))
+
+/*
+ * The response headers the filter reads, from one pass over each table
+ * instead of one lookup per name and table (bench/PROFILE.md).  A value is
+ * the first in headers_out, else the first in err_headers_out, as
+ * xsf_get_header() would find it; `out` and `err` have a bit per header
+ * each table holds.
+ */
+typedef struct xsf_headers {
+    const char *value[XSF_H_COUNT];
+    unsigned out;
+    unsigned err;
+} xsf_headers_t;
+
+static unsigned xsf_scan_headers(const apr_table_t *t, const char **value)
 {
-    return xsf_get_header(r, XSF_HDR_FILE) != NULL || xsf_get_header(r, XSF_HDR_TEMPORARY) != NULL
-           || xsf_get_header(r, XSF_HDR_ACCEL) != NULL;
+    const apr_array_header_t *elts = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)elts->elts;
+    unsigned present = 0;
+    int i;
+
+    for (i = 0; i < elts->nelts; i++) {
+        int h = 0;
+        int end = XSF_H_OURS;
+
+        if (e[i].key == NULL) {
+            continue;
+        }
+        switch (e[i].key[0]) {
+        case 'X':
+        case 'x': break;
+        case 'E':
+        case 'e': h = XSF_H_ETAG, end = h + 1; break;
+        case 'L':
+        case 'l': h = XSF_H_LAST_MODIFIED, end = h + 1; break;
+        default: continue;
+        }
+        for (; h < end; h++) {
+            if (strcasecmp(e[i].key, xsf_header_names[h]) == 0) {
+                if (value[h] == NULL) {
+                    value[h] = e[i].val;
+                }
+                present |= XSF_H_BIT(h);
+                break;
+            }
+        }
+    }
+    return present;
+}
+
+static void xsf_read_headers(const request_rec *r, xsf_headers_t *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->out = xsf_scan_headers(r->headers_out, h->value);
+    h->err = xsf_scan_headers(r->err_headers_out, h->value);
 }
 
 /* §2: no trigger header ever reaches the client where XSendFile is On. */
+static void xsf_strip_ours(request_rec *r, const xsf_headers_t *h)
+{
+    int i;
+
+    for (i = 0; i < XSF_H_OURS; i++) {
+        if (h->out & XSF_H_BIT(i)) {
+            apr_table_unset(r->headers_out, xsf_header_names[i]);
+        }
+        if (h->err & XSF_H_BIT(i)) {
+            apr_table_unset(r->err_headers_out, xsf_header_names[i]);
+        }
+    }
+}
+
 static void xsf_strip_triggers(request_rec *r)
 {
-    xsf_unset_header(r, XSF_HDR_FILE);
-    xsf_unset_header(r, XSF_HDR_TEMPORARY);
-    xsf_unset_header(r, XSF_HDR_ENCODING);
-    xsf_unset_header(r, XSF_HDR_ACCEL);
-    xsf_unset_header(r, XSF_HDR_LIMIT_RATE);
-    xsf_unset_header(r, XSF_HDR_BUFFERING);
-    xsf_unset_header(r, XSF_HDR_CHARSET);
-    xsf_unset_header(r, XSF_HDR_EXPIRES);
+    xsf_headers_t h;
+
+    xsf_read_headers(r, &h);
+    xsf_strip_ours(r, &h);
 }
 
 /* A value the backend got wrong costs it that header, not the download. */
@@ -742,19 +835,19 @@ static int xsf_is_token(const char *s)
 }
 
 /* Read the X-Accel-* headers of a response that carries a trigger (§10). */
-static const xsf_accel_opts_t *xsf_read_accel_opts(request_rec *r)
+static const xsf_accel_opts_t *xsf_read_accel_opts(request_rec *r, const xsf_headers_t *h)
 {
     xsf_accel_opts_t *o = apr_pcalloc(r->pool, sizeof(*o));
     const char *v;
 
     o->buffering = 1;
     o->expiry = XSF_EXPIRY_BACKEND;
-    if ((v = xsf_get_header(r, XSF_HDR_LIMIT_RATE)) != NULL
+    if ((v = h->value[XSF_H_LIMIT_RATE]) != NULL
         && (o->limit_rate = xsf_parse_count(v, XSF_ACCEL_MAX)) < 0) {
         o->limit_rate = 0;
         xsf_ignore_accel_value(r, XSF_HDR_LIMIT_RATE, v);
     }
-    if ((v = xsf_get_header(r, XSF_HDR_BUFFERING)) != NULL) {
+    if ((v = h->value[XSF_H_BUFFERING]) != NULL) {
         if (strcasecmp(v, "no") == 0 || strcasecmp(v, "yes") == 0) {
             o->buffering = strcasecmp(v, "yes") == 0;
         }
@@ -762,7 +855,7 @@ static const xsf_accel_opts_t *xsf_read_accel_opts(request_rec *r)
             xsf_ignore_accel_value(r, XSF_HDR_BUFFERING, v);
         }
     }
-    if ((v = xsf_get_header(r, XSF_HDR_CHARSET)) != NULL) {
+    if ((v = h->value[XSF_H_CHARSET]) != NULL) {
         if (xsf_is_token(v)) {
             o->charset = v;
         }
@@ -770,7 +863,7 @@ static const xsf_accel_opts_t *xsf_read_accel_opts(request_rec *r)
             xsf_ignore_accel_value(r, XSF_HDR_CHARSET, v);
         }
     }
-    if ((v = xsf_get_header(r, XSF_HDR_EXPIRES)) != NULL && !xsf_parse_expires(r, v, o)) {
+    if ((v = h->value[XSF_H_EXPIRES]) != NULL && !xsf_parse_expires(r, v, o)) {
         xsf_ignore_accel_value(r, XSF_HDR_EXPIRES, v);
     }
     ap_set_module_config(r->request_config, &xsendfile_module, o);
@@ -788,7 +881,7 @@ static const xsf_accel_opts_t *xsf_read_accel_opts(request_rec *r)
  * its validators along with its 304 (RFC 9110 §15.4.5), and its answer
  * stands.
  */
-static int xsf_evaluated_by_httpd(const request_rec *r, int status)
+static int xsf_evaluated_by_httpd(const request_rec *r, const xsf_headers_t *h, int status)
 {
     const apr_table_t *in = r->headers_in;
 
@@ -803,13 +896,14 @@ static int xsf_evaluated_by_httpd(const request_rec *r, int status)
                  && apr_table_get(in, "If-Unmodified-Since") == NULL)) {
         return 0;
     }
-    return r->method_number == M_GET && xsf_get_header(r, "ETag") == NULL
-           && xsf_get_header(r, "Last-Modified") == NULL;
+    return r->method_number == M_GET && h->value[XSF_H_ETAG] == NULL
+           && h->value[XSF_H_LAST_MODIFIED] == NULL;
 }
 
-static xsf_shape_t xsf_shape_of(const request_rec *r, int status)
+static xsf_shape_t xsf_shape_of(const request_rec *r, const xsf_headers_t *h, int status)
 {
-    if (status == HTTP_OK || status == HTTP_PARTIAL_CONTENT || xsf_evaluated_by_httpd(r, status)) {
+    if (status == HTTP_OK || status == HTTP_PARTIAL_CONTENT
+        || xsf_evaluated_by_httpd(r, h, status)) {
         return XSF_SHAPE_FILE;
     }
     if (status == HTTP_NO_CONTENT || status == HTTP_NOT_MODIFIED) {
@@ -819,57 +913,40 @@ static xsf_shape_t xsf_shape_of(const request_rec *r, int status)
 }
 
 /*
- * Could a header of §2 be in this table?  One pass over it, instead of a
- * lookup per name: most responses carry none, and then nothing is looked
- * up or unset.
- */
-static int xsf_carries_ours(const apr_table_t *t)
-{
-    const apr_array_header_t *elts = apr_table_elts(t);
-    const apr_table_entry_t *e = (const apr_table_entry_t *)elts->elts;
-    int i;
-
-    for (i = 0; i < elts->nelts; i++) {
-        if (e[i].key != NULL
-            && (strncasecmp(e[i].key, "X-SendFile", 10) == 0
-                || strncasecmp(e[i].key, "X-Accel-", 8) == 0)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/*
  * Read the trigger headers into a new context, then strip them.  Returns
  * NULL when the response carries none.
  */
 static xsf_ctx *xsf_take_triggers(request_rec *r)
 {
-    const char *file = xsf_get_header(r, XSF_HDR_FILE);
-    const char *temporary = xsf_get_header(r, XSF_HDR_TEMPORARY);
-    const char *encoding = xsf_get_header(r, XSF_HDR_ENCODING);
-    const char *accel = xsf_get_header(r, XSF_HDR_ACCEL);
+    xsf_headers_t h;
+    const char *file;
+    const char *temporary;
+    const char *encoding;
     xsf_ctx *ctx = NULL;
 
-    if (!xsf_carries_ours(r->headers_out) && !xsf_carries_ours(r->err_headers_out)) {
-        return NULL;
+    xsf_read_headers(r, &h);
+    if (((h.out | h.err) & XSF_OURS_MASK) == 0) {
+        return NULL; /* most responses: nothing to read or strip */
     }
-    if (file != NULL || temporary != NULL || accel != NULL) {
+    file = h.value[XSF_H_FILE];
+    temporary = h.value[XSF_H_TEMPORARY];
+    encoding = h.value[XSF_H_ENCODING];
+    if (((h.out | h.err) & XSF_TRIGGERS) != 0) {
         ctx = apr_pcalloc(r->pool, sizeof(*ctx));
         ctx->state = XSF_COLLECT;
         /* Several at once is a backend bug; the plain file wins, then the
          * one that deletes nothing. */
         ctx->temporary = file == NULL && temporary != NULL;
         ctx->accel = file == NULL && temporary == NULL;
-        ctx->value = file != NULL ? file : temporary != NULL ? temporary : accel;
+        ctx->value = file != NULL ? file : temporary != NULL ? temporary : h.value[XSF_H_ACCEL];
         ctx->value_is_encoded = encoding != NULL && strcasecmp(encoding, "url") == 0;
-        ctx->shape = xsf_shape_of(r, r->status);
+        ctx->shape = xsf_shape_of(r, &h, r->status);
         ctx->backend_status = r->status;
-        ctx->backend_etag = xsf_get_header(r, "ETag");
-        ctx->backend_last_modified = xsf_get_header(r, "Last-Modified");
-        ctx->opts = xsf_read_accel_opts(r);
+        ctx->backend_etag = h.value[XSF_H_ETAG];
+        ctx->backend_last_modified = h.value[XSF_H_LAST_MODIFIED];
+        ctx->opts = xsf_read_accel_opts(r, &h);
     }
-    xsf_strip_triggers(r);
+    xsf_strip_ours(r, &h);
     return ctx;
 }
 
@@ -1816,16 +1893,19 @@ static void xsf_insert_late_filter(request_rec *r)
  */
 static void xsf_insert_error_filter(request_rec *r)
 {
+    xsf_headers_t h;
+
     if (!xsf_enabled(r)) {
         return;
     }
     apr_table_setn(r->notes, XSF_NOTE_ERROR_RESPONSE, "1");
-    if (xsf_has_trigger(r) && xsf_evaluated_by_httpd(r, r->status)) {
+    xsf_read_headers(r, &h);
+    if (((h.out | h.err) & XSF_TRIGGERS) != 0 && xsf_evaluated_by_httpd(r, &h, r->status)) {
         apr_table_setn(r->notes, XSF_NOTE_REEVALUATE,
                        r->content_type != NULL ? r->content_type : "");
     }
     else {
-        xsf_strip_triggers(r);
+        xsf_strip_ours(r, &h);
     }
     ap_add_output_filter(XSF_FILTER_LATE, NULL, r, r->connection);
 }
