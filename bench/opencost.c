@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OPENS 20000
+#define OPENS      20000
 #define MAX_ROUNDS 99
 
 static int dirfd_, failed;
@@ -37,8 +37,8 @@ static char path[4096];
 
 static long beneath(const char *rel, int flags)
 {
-    struct open_how how = {.flags = (unsigned long long)flags,
-                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    struct open_how how = { .flags = (unsigned long long)flags,
+                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
 
     return syscall(SYS_openat2, dirfd_, rel, &how, sizeof(how));
 }
@@ -150,8 +150,8 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
     static double t[4][MAX_ROUNDS];
-    static void (*const fns[4])(void) = {byname, direct, probe, probe_at};
-    static const char *const names[4] = {"byname", "direct", "probe", "probe_at"};
+    static void (*const fns[4])(void) = { byname, direct, probe, probe_at };
+    static const char *const names[4] = { "byname", "direct", "probe", "probe_at" };
     double m[4];
     int rounds = argc > 3 ? atoi(argv[3]) : 9;
     int r, k;
