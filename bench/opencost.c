@@ -68,19 +68,31 @@ static void direct(void)
     }
 }
 
-static void probe(void)
+/* A descriptor of /proc/self/fd opened once, for probe_at. */
+static int procfd;
+
+/* The probe, then its inode reopened for reading through procfs: by the
+ * whole path, or relative to procfd. */
+static void probe_then_reopen(int at)
 {
     struct stat st;
-    char proc[64];
     int fd = (int)beneath(file, O_PATH | O_CLOEXEC);
-    int rd;
 
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         failed = 1;
     }
     else {
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        rd = open(proc, O_RDONLY | O_CLOEXEC);
+        char name[32];
+        int rd;
+
+        if (at) {
+            snprintf(name, sizeof(name), "%d", fd);
+            rd = openat(procfd, name, O_RDONLY | O_CLOEXEC);
+        }
+        else {
+            snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
+            rd = open(name, O_RDONLY | O_CLOEXEC);
+        }
         if (rd < 0) {
             failed = 1;
         }
@@ -93,32 +105,14 @@ static void probe(void)
     }
 }
 
-/* As probe, through a descriptor of /proc/self/fd opened once. */
-static int procfd;
+static void probe(void)
+{
+    probe_then_reopen(0);
+}
 
 static void probe_at(void)
 {
-    struct stat st;
-    char name[16];
-    int fd = (int)beneath(file, O_PATH | O_CLOEXEC);
-    int rd;
-
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        failed = 1;
-    }
-    else {
-        snprintf(name, sizeof(name), "%d", fd);
-        rd = openat(procfd, name, O_RDONLY | O_CLOEXEC);
-        if (rd < 0) {
-            failed = 1;
-        }
-        else {
-            close(rd);
-        }
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
+    probe_then_reopen(1);
 }
 
 static double ns_per_open(void (*fn)(void))
