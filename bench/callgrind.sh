@@ -19,15 +19,7 @@ so=${1:-$bench_top/.libs/mod_xsendfile.so}
 orig_so=${XSF_ORIG_SO:-$bench_moddir/mod_xsendfile.so}
 n=${XSF_CALLGRIND_REQUESTS:-2000}
 
-[ -f "$so" ] || { echo "$0: no module at $so (build first)" >&2; exit 2; }
-if [ ! -f "$orig_so" ] || grep -q XSendFileStreamBuffer "$orig_so"; then
-    echo "$0: $orig_so is not the original module (apt-get install --reinstall" \
-         "libapache2-mod-xsendfile, or set XSF_ORIG_SO)" >&2
-    exit 2
-fi
-for tool in valgrind callgrind_annotate setpriv ab curl; do
-    command -v $tool >/dev/null || { echo "$0: $tool is missing" >&2; exit 2; }
-done
+bench_require "$so" "$orig_so" valgrind callgrind_annotate setpriv ab curl
 
 bench_init
 make_data small.bin 4K
@@ -42,15 +34,8 @@ write_common_conf
 run() {
     inst=$work/$1-$3
     port=$(xsf_free_port)
-    mkdir -p "$inst"
+    write_instance_conf "$inst" "$2" "$port"
     chown "$bench_user:$bench_group" "$inst"
-    cat > "$inst/httpd.conf" <<CONF
-Define INST "$inst"
-Define XSF_SO "$2"
-ServerRoot "$inst"
-Listen 127.0.0.1:$port
-Include "$work/common.conf"
-CONF
     out=$inst/callgrind.out
     setpriv --reuid="$bench_user" --regid="$bench_group" --clear-groups \
         valgrind --tool=callgrind --callgrind-out-file="$out" \

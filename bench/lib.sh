@@ -142,21 +142,44 @@ IncludeOptional \${INST}/extra.conf
 CONF
 }
 
+# bench_require MODULE_SO ORIG_SO TOOL...: the module under test is built,
+# ORIG_SO is Debian's original module, the tools are installed; or exit 2.
+bench_require() {
+    [ -f "$1" ] || { echo "$0: no module at $1 (build first)" >&2; exit 2; }
+    # `make install` of this project overwrites Debian's file at the same path.
+    if [ ! -f "$2" ] || grep -q XSendFileStreamBuffer "$2"; then
+        echo "$0: $2 is not the original module (apt-get install --reinstall" \
+             "libapache2-mod-xsendfile, or set XSF_ORIG_SO)" >&2
+        exit 2
+    fi
+    shift 2
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { echo "$0: $tool is missing" >&2; exit 2; }
+    done
+}
+
+# write_instance_conf DIR MODULE_SO PORT: DIR/httpd.conf of an instance
+# that loads MODULE_SO, listens on 127.0.0.1:PORT and includes the common
+# configuration.
+write_instance_conf() {
+    mkdir -p "$1"
+    cat > "$1/httpd.conf" <<CONF
+# A benchmark instance (written by bench/lib.sh).
+Define INST "$1"
+Define XSF_SO "$2"
+ServerRoot "$1"
+Listen 127.0.0.1:$3
+Include "$work/common.conf"
+CONF
+}
+
 # start_httpd NAME MODULE_SO: start instance NAME on a free port; sets
 # port_NAME.  Its extra.conf, if any, must exist by now.
 start_httpd() {
     name=$1
     inst=$work/$name
     port=$(xsf_free_port)
-    mkdir -p "$inst"
-    cat > "$inst/httpd.conf" <<CONF
-# Instance $name of the benchmark (written by bench/lib.sh).
-Define INST "$inst"
-Define XSF_SO "$2"
-ServerRoot "$inst"
-Listen 127.0.0.1:$port
-Include "$work/common.conf"
-CONF
+    write_instance_conf "$inst" "$2" "$port"
     "$bench_httpd" -f "$inst/httpd.conf" -k start
     bench_started="$bench_started $name"
     eval "port_$name=$port"

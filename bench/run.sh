@@ -49,16 +49,7 @@ orig_so=${XSF_ORIG_SO:-$bench_moddir/mod_xsendfile.so}
 seconds=${BENCH_SECONDS:-5}
 rounds=${BENCH_ROUNDS:-5}
 
-[ -f "$so" ] || { echo "$0: no module at $so (build first)" >&2; exit 2; }
-# `make install` of this project overwrites Debian's file at the same path.
-if [ ! -f "$orig_so" ] || grep -q XSendFileStreamBuffer "$orig_so"; then
-    echo "$0: $orig_so is not the original module (apt-get install --reinstall" \
-         "libapache2-mod-xsendfile, or set XSF_ORIG_SO)" >&2
-    exit 2
-fi
-for tool in wrk curl strace ab; do
-    command -v $tool >/dev/null || { echo "$0: $tool is missing" >&2; exit 2; }
-done
+bench_require "$so" "$orig_so" wrk curl strace ab
 
 bench_init
 if [ -n "$results_file" ]; then
