@@ -2040,6 +2040,47 @@ static int xsf_log_transaction(request_rec *r)
     return DECLINED;
 }
 
+/* The summed counters, as mod_status's ?auto lines or as its HTML page. */
+static void xsf_status_print(request_rec *r, int short_form, const xsf_counters_t *sum,
+                             apr_uint64_t active)
+{
+    /* Each counter once: its ?auto key and its label on the page. */
+    const struct {
+        const char *key;
+        const char *label;
+        apr_uint64_t value;
+    } rows[] = {
+        { "Files", "files served", sum->files },
+        { "FileBytes", "bytes of files sent", sum->file_bytes },
+        { "AccelRedirects", "X-Accel-Redirects", sum->accel_redirects },
+        { "Streams", "streams", sum->streams },
+        { "StreamsActive", "streams active", active },
+        { "StreamBytes", "bytes streamed", sum->stream_bytes },
+        { "StreamBufferMax", "largest stream buffer (bytes)", sum->stream_peak },
+    };
+    apr_size_t i;
+
+    if (!short_form) {
+        ap_rputs("<hr />\n<h2>mod_xsendfile</h2>\n<table>\n", r);
+    }
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        ap_rprintf(r,
+                   short_form ? "XSendFile%s: %" APR_UINT64_T_FMT "\n"
+                              : "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
+                   short_form ? rows[i].key : rows[i].label, rows[i].value);
+    }
+    for (i = 0; i < sizeof(xsf_refusal_ids) / sizeof(xsf_refusal_ids[0]); i++) {
+        ap_rprintf(r,
+                   short_form ? "XSendFileRefusedXSF%04d: %" APR_UINT64_T_FMT "\n"
+                              : "<tr><td>refused or aborted, XSF%04d</td><td>%" APR_UINT64_T_FMT
+                                "</td></tr>\n",
+                   xsf_refusal_ids[i], sum->by_id[xsf_refusal_ids[i]]);
+    }
+    if (!short_form) {
+        ap_rputs("</table>\n", r);
+    }
+}
+
 /*
  * §11: mod_status's page, with ExtendedStatus On: the slots summed (a
  * read of each, no lock: totals a request or two apart are fine).
@@ -2070,40 +2111,7 @@ static int xsf_status_hook(request_rec *r, int flags)
             sum.by_id[xsf_refusal_ids[i]] += apr_atomic_read64(&c->by_id[xsf_refusal_ids[i]]);
         }
     }
-    if (flags & AP_STATUS_SHORT) {
-        ap_rprintf(r,
-                   "XSendFileFiles: %" APR_UINT64_T_FMT "\n"
-                   "XSendFileFileBytes: %" APR_UINT64_T_FMT "\n"
-                   "XSendFileAccelRedirects: %" APR_UINT64_T_FMT "\n"
-                   "XSendFileStreams: %" APR_UINT64_T_FMT "\n"
-                   "XSendFileStreamsActive: %" APR_UINT64_T_FMT "\n"
-                   "XSendFileStreamBytes: %" APR_UINT64_T_FMT "\n"
-                   "XSendFileStreamBufferMax: %" APR_UINT64_T_FMT "\n",
-                   sum.files, sum.file_bytes, sum.accel_redirects, sum.streams, active,
-                   sum.stream_bytes, sum.stream_peak);
-        for (i = 0; i < sizeof(xsf_refusal_ids) / sizeof(xsf_refusal_ids[0]); i++) {
-            ap_rprintf(r, "XSendFileRefusedXSF%04d: %" APR_UINT64_T_FMT "\n", xsf_refusal_ids[i],
-                       sum.by_id[xsf_refusal_ids[i]]);
-        }
-        return OK;
-    }
-    ap_rprintf(r,
-               "<hr />\n<h2>mod_xsendfile</h2>\n<table>\n"
-               "<tr><td>files served</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
-               "<tr><td>bytes of files sent</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
-               "<tr><td>X-Accel-Redirects</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
-               "<tr><td>streams</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
-               "<tr><td>streams active</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
-               "<tr><td>bytes streamed</td><td>%" APR_UINT64_T_FMT "</td></tr>\n"
-               "<tr><td>largest stream buffer (bytes)</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
-               sum.files, sum.file_bytes, sum.accel_redirects, sum.streams, active,
-               sum.stream_bytes, sum.stream_peak);
-    for (i = 0; i < sizeof(xsf_refusal_ids) / sizeof(xsf_refusal_ids[0]); i++) {
-        ap_rprintf(r,
-                   "<tr><td>refused or aborted, XSF%04d</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
-                   xsf_refusal_ids[i], sum.by_id[xsf_refusal_ids[i]]);
-    }
-    ap_rputs("</table>\n", r);
+    xsf_status_print(r, (flags & AP_STATUS_SHORT) != 0, &sum, active);
     return OK;
 }
 
